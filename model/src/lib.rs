@@ -1,0 +1,14 @@
+//! Spoor's span model (Jaeger-shaped, with typed ids and attributes) and the codecs to and from
+//! OTLP, Jaeger `api_v2` protobuf, Jaeger Thrift, Zipkin and the Kafka message.
+#![forbid(unsafe_code)]
+
+mod ids;
+mod namespace;
+mod span;
+
+pub use ids::{IdParseError, SpanId, TraceId};
+pub use namespace::Namespace;
+pub use span::{
+    AttributeValue, KeyValue, Log, Process, RefType, Span, SpanBatch, SpanKind, SpanRef, StatusCode,
+    FLAG_DEBUG, FLAG_FIREHOSE, FLAG_SAMPLED,
+};

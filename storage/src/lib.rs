@@ -1,0 +1,9 @@
+//! Spoor's storage contract ([`SpanWriter`], [`SpanReader`]) and its backends.
+#![forbid(unsafe_code)]
+
+pub mod api;
+
+pub use api::{
+    Capabilities, ErrorKind, FoundTraceId, GetTraceRequest, Operation, OperationQuery, Result, SpanReader, SpanStore,
+    SpanWriter, StorageError, Trace, TraceQuery, DEFAULT_SEARCH_LIMIT,
+};
