@@ -79,7 +79,8 @@ impl TraceId {
             return Err(IdParseError::NotHex);
         }
         let (high, low) = if len > 16 { text.split_at(len - 16) } else { ("", text) };
-        let parse = |s: &str| if s.is_empty() { Ok(0) } else { u64::from_str_radix(s, 16).map_err(|_| IdParseError::NotHex) };
+        let parse =
+            |s: &str| if s.is_empty() { Ok(0) } else { u64::from_str_radix(s, 16).map_err(|_| IdParseError::NotHex) };
         Ok(Self::new(parse(high)?, parse(low)?))
     }
 

@@ -9,6 +9,6 @@ mod span;
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use namespace::Namespace;
 pub use span::{
-    AttributeValue, KeyValue, Log, Process, RefType, Span, SpanBatch, SpanKind, SpanRef, StatusCode,
-    FLAG_DEBUG, FLAG_FIREHOSE, FLAG_SAMPLED,
+    AttributeValue, KeyValue, Log, Process, RefType, Span, SpanBatch, SpanKind, SpanRef, StatusCode, FLAG_DEBUG,
+    FLAG_FIREHOSE, FLAG_SAMPLED,
 };
