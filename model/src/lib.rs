@@ -2,9 +2,14 @@
 //! OTLP, Jaeger `api_v2` protobuf, Jaeger Thrift, Zipkin and the Kafka message.
 #![forbid(unsafe_code)]
 
+pub mod duration;
 mod ids;
 mod namespace;
 mod span;
+
+pub mod jaeger_proto;
+pub mod otlp;
+pub mod proto;
 
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use namespace::Namespace;

@@ -1,0 +1,99 @@
+//! Jaeger's HTTP JSON query API (`/api/services`, `/api/operations`, `/api/traces`, ...) on port
+//! 16686, as thin axum handlers over the [`QueryService`].
+//!
+//! The binary calls [`serve`] (or [`router`] to mount the routes itself).
+
+mod config;
+mod envelope;
+mod handlers;
+pub(crate) mod json;
+mod params;
+pub mod ui_model;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use spoor_model::Namespace;
+use tokio::net::TcpListener;
+
+pub use config::{QueryHttpConfig, QueryHttpConfigError, DEFAULT_QUERY_HTTP_HOST_PORT};
+
+use crate::error::QueryError;
+use crate::service::QueryService;
+use handlers::ApiState;
+
+/// Decides which namespace a request reads from. Today every request reads the configured one
+/// ([`FixedNamespace`]); tenancy by request header will be another implementation, passed to
+/// [`router_with_namespaces`].
+pub trait NamespaceSelector: Send + Sync + 'static {
+    /// The namespace for a request with these headers; an error refuses the request (its kind
+    /// decides the status, e.g. [`crate::ErrorKind::PermissionDenied`]).
+    fn select(&self, headers: &HeaderMap) -> Result<Namespace, QueryError>;
+}
+
+/// Every request reads the same namespace.
+#[derive(Clone, Debug)]
+pub struct FixedNamespace(pub Namespace);
+
+impl NamespaceSelector for FixedNamespace {
+    fn select(&self, _headers: &HeaderMap) -> Result<Namespace, QueryError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The `/api/*` routes, under `config.base_path` (and at the root as well when a base path is
+/// set), reading the namespace `config.namespace`.
+pub fn router(service: Arc<QueryService>, config: &QueryHttpConfig) -> Router {
+    let namespaces = Arc::new(FixedNamespace(Namespace::new(&config.namespace)));
+    router_with_namespaces(service, config, namespaces)
+}
+
+/// [`router`] with a custom [`NamespaceSelector`] (the tenancy seam).
+pub fn router_with_namespaces(
+    service: Arc<QueryService>,
+    config: &QueryHttpConfig,
+    namespaces: Arc<dyn NamespaceSelector>,
+) -> Router {
+    let api = Router::new()
+        .route("/api/services", get(handlers::services))
+        .route("/api/services/{service}/operations", get(handlers::service_operations))
+        .route("/api/operations", get(handlers::operations))
+        .route("/api/traces", get(handlers::search))
+        .route("/api/traces/{trace_id}", get(handlers::trace))
+        .with_state(ApiState { service, namespaces });
+    match config.route_prefix() {
+        Some(prefix) => Router::new().nest(&prefix, api.clone()).merge(api),
+        None => api,
+    }
+}
+
+/// Binds `config.host_port` and serves the API until `shutdown` completes, then finishes the
+/// requests in flight. Fails at once on an invalid config or an address that cannot be bound.
+pub async fn serve(
+    service: Arc<QueryService>,
+    config: &QueryHttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    config.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    let listener = TcpListener::bind(config.listen_address()).await?;
+    serve_on(listener, service, config, shutdown).await
+}
+
+/// [`serve`] on a listener the caller bound (tests bind port 0 and read the address).
+pub async fn serve_on(
+    listener: TcpListener,
+    service: Arc<QueryService>,
+    config: &QueryHttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    config.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, base_path = %config.base_path, namespace = %config.namespace, "query http api listening");
+    axum::serve(listener, router(service, config)).with_graceful_shutdown(shutdown).await?;
+    tracing::info!(%address, "query http api stopped");
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The transport-neutral query service: reads through a [`SpanReader`], caps and adjusts traces,
+//! and records metrics. The HTTP handlers (and, later, the gRPC ones) are thin layers over it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use spoor_model::{Namespace, Span};
+use spoor_storage::{GetTraceRequest, Operation, OperationQuery, SpanReader, TraceQuery};
+
+use crate::adjuster;
+use crate::error::QueryError;
+use crate::metrics::{QueryMetrics, ReadOperation};
+
+/// The default for [`QueryServiceOptions::max_spans_per_trace`].
+pub const DEFAULT_MAX_SPANS_PER_TRACE: usize = 100_000;
+
+/// Options of the query service (TOML section of the query role).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryServiceOptions {
+    /// The most the clock-skew adjuster may shift a span's timestamps, in milliseconds
+    /// (Jaeger's `max_clock_skew_adjust`). 0, the default, turns correction off: spans that would
+    /// need it only get a warning saying by how much.
+    pub max_clock_skew_adjust_ms: u64,
+    /// The most spans one returned trace holds. A larger trace keeps the spans that start first
+    /// and gets a trace warning, so one runaway trace cannot exhaust memory while it is rendered.
+    /// 0 means no limit.
+    pub max_spans_per_trace: usize,
+}
+
+impl Default for QueryServiceOptions {
+    fn default() -> Self {
+        Self { max_clock_skew_adjust_ms: 0, max_spans_per_trace: DEFAULT_MAX_SPANS_PER_TRACE }
+    }
+}
+
+/// One trace as the query service returns it: its spans (adjusted and sorted by start time unless
+/// raw) and trace-level warnings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryTrace {
+    pub spans: Vec<Span>,
+    pub warnings: Vec<String>,
+}
+
+/// Jaeger's query service over one storage backend. Every call names its namespace.
+pub struct QueryService {
+    reader: Arc<dyn SpanReader>,
+    options: QueryServiceOptions,
+    metrics: QueryMetrics,
+}
+
+impl std::fmt::Debug for QueryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryService").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl QueryService {
+    pub fn new(reader: Arc<dyn SpanReader>, options: QueryServiceOptions, metrics: QueryMetrics) -> Self {
+        Self { reader, options, metrics }
+    }
+
+    pub fn options(&self) -> &QueryServiceOptions {
+        &self.options
+    }
+
+    /// Returns one trace; [`QueryError::TraceNotFound`] when no span of it is stored. With `raw`
+    /// the spans come back as stored (only capped), without adjusters.
+    pub async fn get_trace(
+        &self,
+        ns: &Namespace,
+        request: GetTraceRequest,
+        raw: bool,
+    ) -> Result<QueryTrace, QueryError> {
+        if request.trace_id.is_zero() {
+            return Err(QueryError::invalid_argument("trace id must not be zero"));
+        }
+        let started = Instant::now();
+        let result = self.reader.get_trace(ns, request).await;
+        self.metrics.record(ReadOperation::GetTrace, result.is_ok(), started.elapsed());
+        match result? {
+            Some(trace) if !trace.spans.is_empty() => Ok(self.finish(trace.spans, raw)),
+            _ => Err(QueryError::TraceNotFound),
+        }
+    }
+
+    /// Searches traces (Jaeger's `FindTraces`): complete traces, most recent first.
+    pub async fn find_traces(
+        &self,
+        ns: &Namespace,
+        query: &TraceQuery,
+        raw: bool,
+    ) -> Result<Vec<QueryTrace>, QueryError> {
+        query.validate()?;
+        let started = Instant::now();
+        let result = self.reader.find_traces(ns, query).await;
+        self.metrics.record(ReadOperation::FindTraces, result.is_ok(), started.elapsed());
+        let traces = result?;
+        Ok(traces
+            .into_iter()
+            .filter(|trace| !trace.spans.is_empty())
+            .map(|trace| self.finish(trace.spans, raw))
+            .collect())
+    }
+
+    /// Service names with spans in the retention window, sorted.
+    pub async fn services(&self, ns: &Namespace) -> Result<Vec<String>, QueryError> {
+        let started = Instant::now();
+        let result = self.reader.services(ns).await;
+        self.metrics.record(ReadOperation::GetServices, result.is_ok(), started.elapsed());
+        Ok(result?)
+    }
+
+    /// Operations of a service (of one span kind, or of every kind), sorted by name then kind.
+    pub async fn operations(&self, ns: &Namespace, query: &OperationQuery) -> Result<Vec<Operation>, QueryError> {
+        let started = Instant::now();
+        let result = self.reader.operations(ns, query).await;
+        self.metrics.record(ReadOperation::GetOperations, result.is_ok(), started.elapsed());
+        Ok(result?)
+    }
+
+    fn finish(&self, spans: Vec<Span>, raw: bool) -> QueryTrace {
+        let mut trace = QueryTrace { spans, warnings: Vec::new() };
+        cap_spans(&mut trace, self.options.max_spans_per_trace);
+        if !raw {
+            adjuster::adjust(&mut trace.spans, Duration::from_millis(self.options.max_clock_skew_adjust_ms));
+        }
+        trace
+    }
+}
+
+/// Keeps the `max_spans` spans that start first (0 = no limit) and says so in a trace warning.
+fn cap_spans(trace: &mut QueryTrace, max_spans: usize) {
+    let total = trace.spans.len();
+    if max_spans == 0 || total <= max_spans {
+        return;
+    }
+    trace.spans.sort_by_key(|span| (span.start_time_unix_nano, span.span_id));
+    trace.spans.truncate(max_spans);
+    trace.spans.shrink_to_fit();
+    trace.warnings.push(format!(
+        "trace has {total} spans, more than the limit of {max_spans} (max_spans_per_trace); \
+         showing the {max_spans} that start first"
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spoor_model::{Process, SpanId, TraceId};
+
+    fn span(id: u64, start: u64) -> Span {
+        Span {
+            trace_id: TraceId::new(0, 1),
+            span_id: SpanId(id),
+            operation_name: "op".into(),
+            references: vec![],
+            flags: 1,
+            start_time_unix_nano: start,
+            duration_nanos: 1_000,
+            tags: vec![],
+            logs: vec![],
+            process: Arc::new(Process { service_name: "svc".into(), tags: vec![] }),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn span_cap_keeps_earliest_spans_and_warns() {
+        let mut trace = QueryTrace { spans: vec![span(1, 30), span(2, 10), span(3, 20)], warnings: vec![] };
+        cap_spans(&mut trace, 2);
+        let ids: Vec<u64> = trace.spans.iter().map(|s| s.span_id.0).collect();
+        assert_eq!(ids, vec![2, 3]);
+        assert_eq!(trace.warnings.len(), 1);
+        assert!(trace.warnings[0].contains("3 spans"), "{}", trace.warnings[0]);
+    }
+
+    #[test]
+    fn span_cap_of_zero_means_no_limit() {
+        let mut trace = QueryTrace { spans: vec![span(1, 30), span(2, 10)], warnings: vec![] };
+        cap_spans(&mut trace, 0);
+        assert_eq!(trace.spans.len(), 2);
+        assert!(trace.warnings.is_empty());
+    }
+
+    #[test]
+    fn options_reject_unknown_keys() {
+        let parsed: Result<QueryServiceOptions, _> = serde_json::from_str(r#"{"max_spans_per_trace": 5, "bogus": 1}"#);
+        assert!(parsed.is_err());
+        let parsed: QueryServiceOptions = serde_json::from_str(r#"{"max_spans_per_trace": 5}"#).unwrap();
+        assert_eq!(parsed, QueryServiceOptions { max_clock_skew_adjust_ms: 0, max_spans_per_trace: 5 });
+    }
+}
