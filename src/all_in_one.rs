@@ -1,0 +1,96 @@
+//! `spoor all-in-one`: the collector's receivers, the query service and one store in one process.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use spoor_collector::{listen, CollectorMetrics, OtlpConfig, OtlpServer, Pipeline, PipelineConfig};
+use spoor_query::{http as query_http, QueryMetrics, QueryService, QueryServiceOptions};
+
+use crate::admin::{self, Health, HealthState};
+use crate::options::Settings;
+use crate::shutdown::Shutdown;
+use crate::storage::Store;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let health = Health::new();
+    let mut registry = Registry::default();
+    let shutdown = Shutdown::on_signals();
+
+    let store = Store::open(&settings)?;
+
+    let pipeline_config = PipelineConfig {
+        max_inflight_bytes: usize::try_from(settings.bytes("collector.queue-size-bytes")?).unwrap_or(usize::MAX),
+        ..PipelineConfig::default()
+    };
+    let collector_metrics = Arc::new(CollectorMetrics::register(&mut registry));
+    let pipeline = Arc::new(Pipeline::new(store.writer(), &pipeline_config, collector_metrics));
+    let otlp_enabled = settings.bool("collector.otlp.enabled")?;
+    let otlp_config = OtlpConfig {
+        grpc_host_port: if otlp_enabled { settings.string("collector.otlp.grpc.host-port")? } else { String::new() },
+        http_host_port: if otlp_enabled { settings.string("collector.otlp.http.host-port")? } else { String::new() },
+        grpc_max_message_bytes: usize::try_from(settings.bytes("collector.grpc-server.max-message-size")?)
+            .unwrap_or(usize::MAX),
+        http_max_request_bytes: usize::try_from(settings.bytes("collector.http-server.max-request-size")?)
+            .unwrap_or(usize::MAX),
+        ..OtlpConfig::default()
+    };
+    let otlp = OtlpServer::bind(otlp_config, pipeline).await.context("starting the OTLP receivers")?;
+
+    let query_options = QueryServiceOptions {
+        max_clock_skew_adjust_ms: u64::try_from(settings.duration("query.max-clock-skew-adjustment")?.as_millis())
+            .unwrap_or(u64::MAX),
+        max_spans_per_trace: settings.parse("query.max-spans-per-trace")?,
+    };
+    let query_service = Arc::new(QueryService::new(store.reader(), query_options, QueryMetrics::register(&mut registry)));
+    let query_config = query_http::QueryHttpConfig {
+        host_port: settings.string("query.http-server.host-port")?,
+        base_path: settings.string("query.base-path")?,
+        ..query_http::QueryHttpConfig::default()
+    };
+    query_config.validate().context("invalid value for option --query.base-path")?;
+    let query_listener = listen::bind(&query_config.host_port)
+        .await
+        .with_context(|| format!("cannot listen on --query.http-server.host-port {}", query_config.host_port))?;
+
+    let admin_host_port = settings.string("admin.http.host-port")?;
+    let admin_listener = listen::bind(&admin_host_port)
+        .await
+        .with_context(|| format!("cannot listen on --admin.http.host-port {admin_host_port}"))?;
+    let registry = Arc::new(registry);
+    let admin_server = tokio::spawn({
+        let router = admin::router(health.clone(), registry);
+        let stopped = shutdown.admin_stopped();
+        async move { axum::serve(admin_listener, router).with_graceful_shutdown(stopped).await }
+    });
+
+    health.set(HealthState::Ready);
+    tracing::info!("spoor all-in-one ready");
+
+    let receivers = {
+        let shutdown = shutdown.clone();
+        async move {
+            let result = otlp.serve(shutdown.stopped()).await.context("OTLP receivers failed");
+            shutdown.trigger();
+            result
+        }
+    };
+    let query = {
+        let shutdown = shutdown.clone();
+        async move {
+            let result = query_http::serve_on(query_listener, query_service, &query_config, shutdown.stopped())
+                .await
+                .context("query HTTP server failed");
+            shutdown.trigger();
+            result
+        }
+    };
+    let (receivers, query) = tokio::join!(receivers, query);
+    health.set(HealthState::Unavailable);
+    // Receivers have stopped and answered every request in flight: flush and close the store.
+    let closed = store.close().await;
+    shutdown.stop_admin();
+    let _ = admin_server.await;
+    tracing::info!("spoor all-in-one stopped");
+    receivers.and(query).and(closed)
+}

@@ -1,0 +1,78 @@
+//! The options of every role, in one place, so `--help`, the TOML file check and the docs agree.
+
+use crate::options::{OptionSpec, CONFIG_FILE};
+
+pub const COMMON: &[OptionSpec] = &[
+    CONFIG_FILE,
+    OptionSpec::new("log-level", Some("info"), "Log level: error, warn, info, debug or trace (or a tracing filter)")
+        .jaeger(),
+    OptionSpec::new("admin.http.host-port", None, "Admin server (health `/`, Prometheus `/metrics`) host:port")
+        .jaeger(),
+];
+
+pub const STORAGE: &[OptionSpec] = &[
+    OptionSpec::new("span-storage.type", Some("embedded"), "Span storage: embedded (on disk, default; `badger` is accepted as a synonym) or memory")
+        .jaeger(),
+    OptionSpec::new("data-dir", Some("./spoor-data"), "Directory of the embedded store"),
+    OptionSpec::new(
+        "embedded.span-store-ttl",
+        Some("72h"),
+        "How long the embedded store keeps spans (whole days are dropped once all their spans are older)",
+    )
+    .aliases(&["badger.span-store-ttl"]),
+    OptionSpec::new(
+        "embedded.sync-policy",
+        Some("every-batch"),
+        "every-batch: fsync before acknowledging (survives power loss); os-buffer: hand writes to the OS before acknowledging (survives kill -9, not power loss); never: for benchmarks only",
+    ),
+];
+
+pub const COLLECTOR: &[OptionSpec] = &[
+    OptionSpec::new("collector.otlp.enabled", Some("true"), "Accept OTLP on gRPC and HTTP").jaeger(),
+    OptionSpec::new("collector.otlp.grpc.host-port", Some(":4317"), "OTLP gRPC receiver host:port").jaeger(),
+    OptionSpec::new("collector.otlp.http.host-port", Some(":4318"), "OTLP HTTP receiver host:port").jaeger(),
+    OptionSpec::new(
+        "collector.grpc-server.max-message-size",
+        Some("16MiB"),
+        "Largest gRPC request a receiver accepts, in bytes (units allowed: 4MiB)",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "collector.http-server.max-request-size",
+        Some("16MiB"),
+        "Largest HTTP request body a receiver accepts after decompression (larger: 413)",
+    ),
+    OptionSpec::new(
+        "collector.queue-size-bytes",
+        Some("256MiB"),
+        "Bytes of spans the collector holds in flight; beyond it senders get a retryable 429/RESOURCE_EXHAUSTED",
+    ),
+];
+
+pub const QUERY: &[OptionSpec] = &[
+    OptionSpec::new("query.http-server.host-port", Some(":16686"), "Query HTTP server (API and UI) host:port").jaeger(),
+    OptionSpec::new("query.base-path", Some("/"), "Path prefix of every query HTTP route, e.g. /jaeger").jaeger(),
+    OptionSpec::new(
+        "query.max-clock-skew-adjustment",
+        Some("0s"),
+        "Largest clock-skew correction applied to spans; 0s turns the adjuster off",
+    )
+    .jaeger(),
+    OptionSpec::new("query.max-spans-per-trace", Some("100000"), "Spans returned per trace; beyond it a warning"),
+];
+
+/// Every key any role accepts (for checking config files).
+pub fn all_keys() -> Vec<&'static str> {
+    [COMMON, STORAGE, COLLECTOR, QUERY].iter().flat_map(|group| group.iter().map(|s| s.key)).collect()
+}
+
+/// The options of `all-in-one`.
+pub fn all_in_one() -> Vec<crate::options::OptionSpec> {
+    let mut specs: Vec<OptionSpec> = [COMMON, STORAGE, COLLECTOR, QUERY].concat();
+    for spec in &mut specs {
+        if spec.key == "admin.http.host-port" {
+            spec.default = Some(":14269");
+        }
+    }
+    specs
+}
