@@ -147,8 +147,9 @@ pub fn http_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Stri
     }
     let mut response = request.send(body).unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, text)
+    // Lossy: OTLP answers protobuf requests with a protobuf `Status`, whose message is still text.
+    let bytes = response.body_mut().read_to_vec().unwrap_or_default();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Polls `f` until it returns `Some` or the timeout passes.
@@ -163,4 +164,24 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// POST over a raw socket that keeps reading the answer even when the server stops reading the
+/// body early (a 413 for an oversized body closes the connection mid-upload): (status, response).
+pub fn http_post_tolerant(host_port: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host_port).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body); // may fail with EPIPE once the server answered
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
 }
