@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spoor_collector::{listen, CollectorMetrics, OtlpConfig, OtlpServer, Pipeline, PipelineConfig};
-use spoor_query::{http as query_http, QueryMetrics, QueryService, QueryServiceOptions};
+use spoor_model::Namespace;
+use spoor_query::{grpc as query_grpc, http as query_http, QueryMetrics, QueryService, QueryServiceOptions};
 
 use crate::admin::{self, Health, HealthState};
 use crate::options::Settings;
@@ -53,6 +54,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on --query.http-server.host-port {}", query_config.host_port))?;
 
+    let grpc_host_port = settings.string("query.grpc-server.host-port")?;
+    let grpc_listener = listen::bind(&grpc_host_port)
+        .await
+        .with_context(|| format!("cannot listen on --query.grpc-server.host-port {grpc_host_port}"))?;
+    let remote_storage_host_port = settings.string("remote-storage.grpc.host-port")?;
+    let remote_storage_listener = match remote_storage_host_port.trim() {
+        "" => None,
+        host_port => Some(listen::bind(host_port).await.with_context(|| {
+            format!("cannot listen on --remote-storage.grpc.host-port {remote_storage_host_port}")
+        })?),
+    };
+
     let admin_host_port = settings.string("admin.http.host-port")?;
     let admin_listener = listen::bind(&admin_host_port)
         .await
@@ -77,20 +90,47 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let query = {
         let shutdown = shutdown.clone();
+        let service = query_service.clone();
+        let config = query_config.clone();
         async move {
-            let result = query_http::serve_on(query_listener, query_service, &query_config, shutdown.stopped())
+            let result = query_http::serve_on(query_listener, service, &config, shutdown.stopped())
                 .await
                 .context("query HTTP server failed");
             shutdown.trigger();
             result
         }
     };
-    let (receivers, query) = tokio::join!(receivers, query);
+    let namespace = Namespace::new(&query_config.namespace);
+    let grpc = {
+        let shutdown = shutdown.clone();
+        let service = query_service.clone();
+        let namespace = namespace.clone();
+        async move {
+            let result = query_grpc::serve_grpc(grpc_listener, service, namespace, shutdown.stopped())
+                .await
+                .context("query gRPC server failed");
+            shutdown.trigger();
+            result
+        }
+    };
+    let remote_storage = {
+        let shutdown = shutdown.clone();
+        let service = query_service.clone();
+        async move {
+            let Some(listener) = remote_storage_listener else { return Ok(()) };
+            let result = query_grpc::serve_remote_storage(listener, service, namespace, shutdown.stopped())
+                .await
+                .context("remote-storage gRPC server failed");
+            shutdown.trigger();
+            result
+        }
+    };
+    let (receivers, query, grpc, remote_storage) = tokio::join!(receivers, query, grpc, remote_storage);
     health.set(HealthState::Unavailable);
     // Receivers have stopped and answered every request in flight: flush and close the store.
     let closed = store.close().await;
     shutdown.stop_admin();
     let _ = admin_server.await;
     tracing::info!("spoor all-in-one stopped");
-    receivers.and(query).and(closed)
+    receivers.and(query).and(grpc).and(remote_storage).and(closed)
 }

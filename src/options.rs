@@ -160,10 +160,6 @@ impl Settings {
         Ok(Self { values })
     }
 
-    pub fn is_set(&self, key: &str) -> bool {
-        self.values.contains_key(key)
-    }
-
     pub fn string(&self, key: &str) -> Result<String, OptionsError> {
         self.optional_string(key).ok_or_else(|| OptionsError::Missing(key.to_owned()))
     }

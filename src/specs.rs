@@ -51,6 +51,13 @@ pub const COLLECTOR: &[OptionSpec] = &[
 
 pub const QUERY: &[OptionSpec] = &[
     OptionSpec::new("query.http-server.host-port", Some(":16686"), "Query HTTP server (API and UI) host:port").jaeger(),
+    OptionSpec::new("query.grpc-server.host-port", Some(":16685"), "Query gRPC server (api_v2, api_v3, health) host:port")
+        .jaeger(),
+    OptionSpec::new(
+        "remote-storage.grpc.host-port",
+        Some(":17271"),
+        "Jaeger remote-storage gRPC server (jaeger.storage.v2 TraceReader/DependencyReader) host:port; empty turns it off",
+    ),
     OptionSpec::new("query.base-path", Some("/"), "Path prefix of every query HTTP route, e.g. /jaeger").jaeger(),
     OptionSpec::new(
         "query.max-clock-skew-adjustment",

@@ -1,5 +1,6 @@
 //! The query service's one error type. Its [`ErrorKind`] is mapped to HTTP statuses in exactly one
-//! place (`http::envelope::status_for`), and to gRPC codes in one place when that API arrives.
+//! place (`http::envelope::status_for`), and to gRPC codes in exactly one place
+//! (`grpc::status::code_for`).
 
 use spoor_storage::{ErrorKind as StorageErrorKind, StorageError};
 

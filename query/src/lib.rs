@@ -1,5 +1,7 @@
 //! Spoor's query service: one transport-neutral [`QueryService`] with thin HTTP handlers serving
-//! Jaeger's `/api/*` JSON API (port 16686).
+//! Jaeger's `/api/*` JSON API (port 16686) and the built-in trace viewer ([`ui`]).
+//! [`grpc`] serves Jaeger's gRPC query APIs (api_v2 and api_v3, port 16685) and the
+//! remote-storage read API (`jaeger.storage.v2`, port 17271) over the same service.
 //!
 //! Wiring, as the binary does it:
 //!
@@ -19,9 +21,11 @@
 
 mod adjuster;
 mod error;
+pub mod grpc;
 pub mod http;
 mod metrics;
 mod service;
+pub mod ui;
 
 pub use error::{ErrorKind, QueryError};
 pub use metrics::QueryMetrics;

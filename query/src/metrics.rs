@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 pub(crate) enum ReadOperation {
     GetTrace,
     FindTraces,
+    FindTraceIds,
     GetServices,
     GetOperations,
 }
@@ -23,6 +24,7 @@ impl ReadOperation {
         match self {
             Self::GetTrace => "get_trace",
             Self::FindTraces => "find_traces",
+            Self::FindTraceIds => "find_trace_ids",
             Self::GetServices => "get_services",
             Self::GetOperations => "get_operations",
         }

@@ -1,12 +1,12 @@
 //! The transport-neutral query service: reads through a [`SpanReader`], caps and adjusts traces,
-//! and records metrics. The HTTP handlers (and, later, the gRPC ones) are thin layers over it.
+//! and records metrics. The HTTP and gRPC handlers are thin layers over it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use spoor_model::{Namespace, Span};
-use spoor_storage::{GetTraceRequest, Operation, OperationQuery, SpanReader, TraceQuery};
+use spoor_storage::{FoundTraceId, GetTraceRequest, Operation, OperationQuery, SpanReader, TraceQuery};
 
 use crate::adjuster;
 use crate::error::QueryError;
@@ -102,6 +102,16 @@ impl QueryService {
             .filter(|trace| !trace.spans.is_empty())
             .map(|trace| self.finish(trace.spans, raw))
             .collect())
+    }
+
+    /// Searches trace ids only (the remote-storage API's `FindTraceIDs`): most recent first, each
+    /// with the start-time range of its spans that the search saw.
+    pub async fn find_trace_ids(&self, ns: &Namespace, query: &TraceQuery) -> Result<Vec<FoundTraceId>, QueryError> {
+        query.validate()?;
+        let started = Instant::now();
+        let result = self.reader.find_trace_ids(ns, query).await;
+        self.metrics.record(ReadOperation::FindTraceIds, result.is_ok(), started.elapsed());
+        Ok(result?)
     }
 
     /// Service names with spans in the retention window, sorted.

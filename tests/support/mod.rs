@@ -19,12 +19,21 @@ pub struct Ports {
     pub otlp_grpc: u16,
     pub otlp_http: u16,
     pub query_http: u16,
+    pub query_grpc: u16,
+    pub remote_storage: u16,
     pub admin: u16,
 }
 
 impl Ports {
     pub fn free() -> Self {
-        Self { otlp_grpc: free_port(), otlp_http: free_port(), query_http: free_port(), admin: free_port() }
+        Self {
+            otlp_grpc: free_port(),
+            otlp_http: free_port(),
+            query_http: free_port(),
+            query_grpc: free_port(),
+            remote_storage: free_port(),
+            admin: free_port(),
+        }
     }
 }
 
@@ -53,6 +62,8 @@ impl Spoor {
             .args(["--collector.otlp.grpc.host-port", &format!("127.0.0.1:{}", ports.otlp_grpc)])
             .args(["--collector.otlp.http.host-port", &format!("127.0.0.1:{}", ports.otlp_http)])
             .args(["--query.http-server.host-port", &format!("127.0.0.1:{}", ports.query_http)])
+            .args(["--query.grpc-server.host-port", &format!("127.0.0.1:{}", ports.query_grpc)])
+            .args(["--remote-storage.grpc.host-port", &format!("127.0.0.1:{}", ports.remote_storage)])
             .args(["--admin.http.host-port", &format!("127.0.0.1:{}", ports.admin)])
             .args(extra_args)
             .stdout(Stdio::from(log.try_clone().expect("log handle")))

@@ -21,6 +21,7 @@ use spoor_model::Namespace;
 use tokio::net::TcpListener;
 
 pub use config::{QueryHttpConfig, QueryHttpConfigError, DEFAULT_QUERY_HTTP_HOST_PORT};
+pub(crate) use envelope::error_response;
 
 use crate::error::QueryError;
 use crate::service::QueryService;
@@ -46,7 +47,8 @@ impl NamespaceSelector for FixedNamespace {
 }
 
 /// The `/api/*` routes, under `config.base_path` (and at the root as well when a base path is
-/// set), reading the namespace `config.namespace`.
+/// set), reading the namespace `config.namespace`, and the trace viewer ([`crate::ui`]) under
+/// `config.base_path`.
 pub fn router(service: Arc<QueryService>, config: &QueryHttpConfig) -> Router {
     let namespaces = Arc::new(FixedNamespace(Namespace::new(&config.namespace)));
     router_with_namespaces(service, config, namespaces)
@@ -65,10 +67,11 @@ pub fn router_with_namespaces(
         .route("/api/traces", get(handlers::search))
         .route("/api/traces/{trace_id}", get(handlers::trace))
         .with_state(ApiState { service, namespaces });
-    match config.route_prefix() {
+    let api = match config.route_prefix() {
         Some(prefix) => Router::new().nest(&prefix, api.clone()).merge(api),
         None => api,
-    }
+    };
+    api.merge(crate::ui::router(config))
 }
 
 /// Binds `config.host_port` and serves the API until `shutdown` completes, then finishes the

@@ -1,0 +1,72 @@
+//! The one place where query error kinds become gRPC status codes (the HTTP counterpart is
+//! `http::envelope::status_for`).
+
+use crate::error::{ErrorKind, QueryError};
+
+/// The gRPC code of each error kind. The only such mapping in the crate.
+pub(crate) fn code_for(kind: ErrorKind) -> tonic::Code {
+    match kind {
+        ErrorKind::InvalidArgument => tonic::Code::InvalidArgument,
+        ErrorKind::NotFound => tonic::Code::NotFound,
+        ErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
+        ErrorKind::Unavailable => tonic::Code::Unavailable,
+        ErrorKind::ResourceExhausted => tonic::Code::ResourceExhausted,
+        ErrorKind::Internal => tonic::Code::Internal,
+    }
+}
+
+/// A handler's failure as a gRPC status carrying the error's message (`trace not found`, ...).
+/// Server-side failures are logged; the caller's mistakes are not.
+pub(crate) fn status_for(error: QueryError) -> tonic::Status {
+    let code = code_for(error.kind());
+    if matches!(code, tonic::Code::Internal | tonic::Code::Unavailable | tonic::Code::ResourceExhausted) {
+        tracing::warn!(code = ?code, error = %error, "query grpc request failed");
+    }
+    tonic::Status::new(code, error.to_string())
+}
+
+impl From<QueryError> for tonic::Status {
+    fn from(error: QueryError) -> Self {
+        status_for(error)
+    }
+}
+
+/// The status of an RPC this server does not provide (yet); the message says why.
+pub(crate) fn unimplemented(rpc: &str, why: &str) -> tonic::Status {
+    tonic::Status::unimplemented(format!("{rpc} is not implemented: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spoor_storage::StorageError;
+
+    #[test]
+    fn every_error_kind_has_a_grpc_code() {
+        let cases = [
+            (ErrorKind::InvalidArgument, tonic::Code::InvalidArgument),
+            (ErrorKind::NotFound, tonic::Code::NotFound),
+            (ErrorKind::PermissionDenied, tonic::Code::PermissionDenied),
+            (ErrorKind::Unavailable, tonic::Code::Unavailable),
+            (ErrorKind::ResourceExhausted, tonic::Code::ResourceExhausted),
+            (ErrorKind::Internal, tonic::Code::Internal),
+        ];
+        for (kind, code) in cases {
+            assert_eq!(code_for(kind), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn trace_not_found_becomes_not_found_with_jaegers_message() {
+        let status = tonic::Status::from(QueryError::TraceNotFound);
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(status.message(), "trace not found");
+    }
+
+    #[test]
+    fn storage_failures_keep_their_kind() {
+        let status = tonic::Status::from(QueryError::from(StorageError::Unavailable("disk busy".into())));
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(status.message().contains("disk busy"), "{}", status.message());
+    }
+}
