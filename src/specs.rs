@@ -33,7 +33,7 @@ pub const COLLECTOR: &[OptionSpec] = &[
     OptionSpec::new("collector.otlp.http.host-port", Some(":4318"), "OTLP HTTP receiver host:port").jaeger(),
     OptionSpec::new(
         "collector.grpc-server.max-message-size",
-        Some("16MiB"),
+        Some("4MiB"),
         "Largest gRPC request a receiver accepts, in bytes (units allowed: 4MiB)",
     )
     .jaeger(),
