@@ -10,6 +10,8 @@ mod span;
 pub mod jaeger_proto;
 pub mod otlp;
 pub mod proto;
+pub mod thrift;
+pub mod zipkin;
 
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use namespace::Namespace;
