@@ -29,7 +29,6 @@ impl Store {
                 let data_dir = config.data_dir.display().to_string();
                 let store = EmbeddedStore::open(config)
                     .with_context(|| format!("cannot open the embedded store in --data-dir {data_dir}"))?;
-                tracing::info!(data_dir = %data_dir, "embedded store open");
                 Ok(Self::Embedded(Arc::new(store)))
             }
         }
