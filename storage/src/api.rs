@@ -98,7 +98,8 @@ pub struct TraceQuery {
     pub tags: BTreeMap<String, String>,
     /// Inclusive, nanoseconds since the epoch.
     pub start_time_min_unix_nano: u64,
-    /// Inclusive, nanoseconds since the epoch.
+    /// Inclusive, nanoseconds since the epoch. When both bounds are 0 (the `Default`), the query
+    /// covers all time.
     pub start_time_max_unix_nano: u64,
     /// Inclusive, on a span's duration.
     pub duration_min_nanos: Option<u64>,

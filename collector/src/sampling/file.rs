@@ -7,14 +7,13 @@
 //!   object or a list means "absent";
 //! - a value of the wrong JSON type (`"param": "0.5"`) makes the whole file invalid;
 //! - a key given twice is decoded onto the earlier value: the later one wins field by field;
-//! - invalid UTF-8 in strings becomes U+FFFD.
+//! - invalid UTF-8 in strings becomes U+FFFD ([`go_json`] has the lexical rules);
+//! - a number too large for a float64 is an error where it is read, ignored in unknown keys.
 //!
 //! Where Jaeger would crash (a `null` entry inside `service_strategies` or `operation_strategies`
 //! dereferences a nil pointer), the file is refused as invalid instead.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use crate::sampling::go_json::{self, JsonValue};
 
 /// `{"type": ..., "param": ...}`: Jaeger's `strategy`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -57,6 +56,8 @@ pub enum FileFormatError {
     Syntax(String),
     #[error("{path}: expected {expected}, found {found}")]
     WrongType { path: String, expected: &'static str, found: &'static str },
+    #[error("{path}: number {number} is out of range for a 64-bit float")]
+    NumberOutOfRange { path: String, number: String },
     #[error("{path}: an entry must be an object, not null")]
     NullEntry { path: String },
 }
@@ -64,9 +65,7 @@ pub enum FileFormatError {
 /// Decodes a strategies file. `Ok(None)` is a file holding just `null`, which Jaeger treats as
 /// "no strategies" (the defaults apply).
 pub fn decode(bytes: &[u8]) -> Result<Option<StrategiesFile>, FileFormatError> {
-    let text = String::from_utf8_lossy(bytes);
-    let document: JsonValue =
-        serde_json::from_str(&text).map_err(|error| FileFormatError::Syntax(error.to_string()))?;
+    let document = go_json::parse(bytes).map_err(|error| FileFormatError::Syntax(error.to_string()))?;
     let members = match &document {
         JsonValue::Null => return Ok(None),
         JsonValue::Object(members) => members,
@@ -191,10 +190,15 @@ fn decode_string(target: &mut String, value: &JsonValue, path: &str) -> Result<(
 fn decode_number(target: &mut f64, value: &JsonValue, path: &str) -> Result<(), FileFormatError> {
     match value {
         JsonValue::Null => Ok(()),
-        JsonValue::Number(number) => {
-            *target = *number;
-            Ok(())
-        }
+        // Go range-checks a number only when it is decoded into a field: too large is an error,
+        // too small reads as 0. Rust's parse is correctly rounded, as Go's ParseFloat is.
+        JsonValue::Number(text) => match text.parse::<f64>() {
+            Ok(number) if number.is_finite() => {
+                *target = number;
+                Ok(())
+            }
+            _ => Err(FileFormatError::NumberOutOfRange { path: path.to_owned(), number: text.clone() }),
+        },
         other => Err(wrong_type(path, "a number", other)),
     }
 }
@@ -220,99 +224,6 @@ fn field_name(key: &str, fields: &[&'static str]) -> Option<&'static str> {
                 })
         })
     })
-}
-
-/// A JSON document with object members kept in document order and duplicates kept, which Go's
-/// decoder needs (later keys win).
-#[derive(Clone, Debug, PartialEq)]
-enum JsonValue {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Vec<JsonValue>),
-    Object(Vec<(String, JsonValue)>),
-}
-
-impl JsonValue {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Null => "null",
-            Self::Bool(_) => "a boolean",
-            Self::Number(_) => "a number",
-            Self::String(_) => "a string",
-            Self::Array(_) => "a list",
-            Self::Object(_) => "an object",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for JsonValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonValueVisitor)
-    }
-}
-
-struct JsonValueVisitor;
-
-impl<'de> Visitor<'de> for JsonValueVisitor {
-    type Value = JsonValue;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<JsonValue, E> {
-        Ok(JsonValue::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<JsonValue, E> {
-        Ok(JsonValue::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<JsonValue, E> {
-        Ok(JsonValue::Bool(value))
-    }
-
-    // Go parses every JSON number into a float64 field; u64/i64 to f64 rounds to nearest, as
-    // Go's ParseFloat of the same digits does.
-    #[allow(clippy::cast_precision_loss)]
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<JsonValue, E> {
-        Ok(JsonValue::Number(value as f64))
-    }
-
-    #[allow(clippy::cast_precision_loss)]
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<JsonValue, E> {
-        Ok(JsonValue::Number(value as f64))
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<JsonValue, E> {
-        Ok(JsonValue::Number(value))
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<JsonValue, E> {
-        Ok(JsonValue::String(value.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, value: String) -> Result<JsonValue, E> {
-        Ok(JsonValue::String(value))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut sequence: A) -> Result<JsonValue, A::Error> {
-        let mut elements = Vec::new();
-        while let Some(element) = sequence.next_element()? {
-            elements.push(element);
-        }
-        Ok(JsonValue::Array(elements))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonValue, A::Error> {
-        let mut members = Vec::new();
-        while let Some((key, value)) = map.next_entry::<String, JsonValue>()? {
-            members.push((key, value));
-        }
-        Ok(JsonValue::Object(members))
-    }
 }
 
 #[cfg(test)]
@@ -401,6 +312,14 @@ mod tests {
         assert!(matches!(decode(b"").unwrap_err(), FileFormatError::Syntax(_)));
         assert!(matches!(decode(b"{\"default_strategy\": ").unwrap_err(), FileFormatError::Syntax(_)));
         assert!(matches!(decode(b"{} {}").unwrap_err(), FileFormatError::Syntax(_)));
+    }
+
+    #[test]
+    fn numbers_too_large_are_an_error_only_where_they_are_read() {
+        let error = decode(br#"{"default_strategy": {"param": 1e400}}"#).unwrap_err();
+        assert_eq!(error.to_string(), "default_strategy.param: number 1e400 is out of range for a 64-bit float");
+        let file = decode_ok(r#"{"default_strategy": {"extra": 1e400, "param": 1e-400}}"#);
+        assert_eq!(file.default_strategy.unwrap().strategy.param, 0.0);
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn answer(store: &StrategyStore, query: Option<&str>, encoding: HttpEncoding) ->
             match &error {
                 SamplingRequestError::ServiceParameter => store.metrics().record_http_bad_request(),
                 SamplingRequestError::Encoding(cause) => {
-                    tracing::warn!(error = %cause, "sampling strategy cannot be sent in the legacy form");
+                    tracing::debug!(error = %cause, "sampling strategy cannot be sent in the legacy form");
                     store.metrics().record_http_encoding_failed(encoding);
                 }
             }

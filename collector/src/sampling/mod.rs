@@ -1,6 +1,6 @@
 //! Jaeger remote sampling (spec §2): clients ask which sampling strategy their service should use.
 //!
-//! The answers come from Jaeger's strategies file ([`file`] decodes it with Go's JSON rules,
+//! The answers come from Jaeger's strategies file ([`file`](mod@file) decodes it with Go's JSON rules,
 //! [`strategies`] applies Jaeger's rules), held by a [`StrategyStore`] that re-reads the file when
 //! it changes ([`store`]). Thin transports serve it: HTTP ([`http`]: any path on 5778,
 //! `/api/sampling` on 14268) in Jaeger's exact JSON ([`encode`]), and gRPC `SamplingManager`
@@ -14,6 +14,7 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod file;
+pub mod go_json;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

@@ -44,7 +44,7 @@ pub struct StrategyStore {
     default_probability: f64,
     metrics: Arc<SamplingMetrics>,
     /// The last thing the reloader saw, to act (and log) once per change.
-    last_seen: Mutex<LastSeen>,
+    last_seen: Mutex<Option<LastSeen>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -93,18 +93,12 @@ impl StrategyStore {
             "sampling strategies loaded"
         );
         let store = Arc::new(Self::with_strategies(strategies, Some(path.to_owned()), default_probability, metrics));
-        *store.last_seen.lock() = LastSeen::Bytes(bytes);
+        *store.last_seen.lock() = Some(LastSeen::Bytes(bytes));
         if !config.reload_interval.is_zero() {
             let runtime = tokio::runtime::Handle::try_current().map_err(|_| SamplingError::NoRuntime)?;
             runtime.spawn(reload_periodically(Arc::downgrade(&store), config.reload_interval));
         }
         Ok(store)
-    }
-
-    /// A store answering from `strategies`, with no file behind it (tests, embedding).
-    pub fn from_strategies(strategies: Strategies, metrics: Arc<SamplingMetrics>) -> Arc<Self> {
-        let default_probability = strategies.default_strategy().probabilistic_sampling.map_or(0.0, |p| p.sampling_rate);
-        Arc::new(Self::with_strategies(strategies, None, default_probability, metrics))
     }
 
     fn with_strategies(
@@ -118,7 +112,7 @@ impl StrategyStore {
             file,
             default_probability,
             metrics,
-            last_seen: Mutex::new(LastSeen::ReadError(String::new())),
+            last_seen: Mutex::new(None),
         }
     }
 
@@ -150,7 +144,7 @@ impl StrategyStore {
             Ok(bytes) => bytes,
             Err(error) => {
                 let reason = error.to_string();
-                if *last_seen == LastSeen::ReadError(reason.clone()) {
+                if matches!(&*last_seen, Some(LastSeen::ReadError(seen)) if *seen == reason) {
                     return ReloadOutcome::Unchanged;
                 }
                 tracing::error!(
@@ -159,15 +153,15 @@ impl StrategyStore {
                     "cannot re-read the sampling strategies file, keeping the strategies in use"
                 );
                 self.metrics.record_reload(false);
-                *last_seen = LastSeen::ReadError(reason.clone());
+                *last_seen = Some(LastSeen::ReadError(reason.clone()));
                 return ReloadOutcome::ReadFailed(reason);
             }
         };
-        if matches!(&*last_seen, LastSeen::Bytes(seen) if *seen == bytes) {
+        if matches!(&*last_seen, Some(LastSeen::Bytes(seen)) if *seen == bytes) {
             return ReloadOutcome::Unchanged;
         }
         let parsed = Strategies::parse(&bytes, self.default_probability);
-        *last_seen = LastSeen::Bytes(bytes);
+        *last_seen = Some(LastSeen::Bytes(bytes));
         match parsed {
             Ok((strategies, warnings)) => {
                 log_warnings(path, &warnings);

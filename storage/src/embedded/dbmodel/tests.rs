@@ -1,0 +1,280 @@
+use std::sync::Arc;
+
+use prost::Message;
+use spoor_model::{KeyValue, Log, Namespace, Process, RefType, Span, SpanId, SpanKind, SpanRef, TraceId};
+
+use super::*;
+use crate::hashing::term_hash;
+
+fn process() -> Arc<Process> {
+    Arc::new(Process { service_name: "checkout".into(), tags: vec![KeyValue::string("hostname", "node-1")] })
+}
+
+fn rich_span(span_id: u64) -> Span {
+    Span {
+        trace_id: TraceId::new(0x0102, 0x0304),
+        span_id: SpanId(span_id),
+        operation_name: "POST /pay".into(),
+        references: vec![
+            SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(0x0102, 0x0304), span_id: SpanId(1) },
+            SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 9), span_id: SpanId(0) },
+        ],
+        flags: 1,
+        start_time_unix_nano: 1_700_000_000_123_456_789,
+        duration_nanos: 42_000,
+        tags: vec![
+            KeyValue::string("span.kind", "server"),
+            KeyValue::string("empty", ""),
+            KeyValue::bool("error", false),
+            KeyValue::int64("http.status_code", -1),
+            KeyValue::float64("ratio", 0.5),
+            KeyValue::binary("blob", vec![0, 255]),
+        ],
+        logs: vec![Log { timestamp_unix_nano: 5, fields: vec![KeyValue::string("event", "retry")] }],
+        process: process(),
+        warnings: vec!["skew".into()],
+    }
+}
+
+fn record_of(spans: &[(&Span, u64)]) -> SpanGroupRecord {
+    let to_record = |kv: &KeyValue| KeyValueRecord {
+        key: kv.key.clone(),
+        value: Some(match &kv.value {
+            AttributeValue::String(s) => ValueRecord::String(s.clone()),
+            AttributeValue::Bool(b) => ValueRecord::Bool(*b),
+            AttributeValue::Int64(i) => ValueRecord::Int64(*i),
+            AttributeValue::Float64(f) => ValueRecord::Float64(*f),
+            AttributeValue::Binary(b) => ValueRecord::Binary(b.clone()),
+        }),
+    };
+    let first = &spans[0].0.process;
+    SpanGroupRecord {
+        processes: vec![ProcessRecord {
+            service_name: first.service_name.clone(),
+            tags: first.tags.iter().map(to_record).collect(),
+        }],
+        spans: spans
+            .iter()
+            .map(|(span, hash)| SpanRecord {
+                span_id: span.span_id.0,
+                content_hash: *hash,
+                operation_name: span.operation_name.clone(),
+                references: span
+                    .references
+                    .iter()
+                    .map(|r| SpanRefRecord {
+                        ref_type: u32::from(r.ref_type == RefType::FollowsFrom),
+                        trace_id_high: r.trace_id.high,
+                        trace_id_low: r.trace_id.low,
+                        span_id: r.span_id.0,
+                    })
+                    .collect(),
+                flags: span.flags,
+                start_time_unix_nano: span.start_time_unix_nano,
+                duration_nanos: span.duration_nanos,
+                tags: span.tags.iter().map(to_record).collect(),
+                logs: span
+                    .logs
+                    .iter()
+                    .map(|l| LogRecord {
+                        timestamp_unix_nano: l.timestamp_unix_nano,
+                        fields: l.fields.iter().map(to_record).collect(),
+                    })
+                    .collect(),
+                process_index: 0,
+                warnings: span.warnings.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Encodes spans that share one process the way `encode.rs` does.
+fn encode_group(spans: &[&Span]) -> Vec<u8> {
+    let mut process_body = Vec::new();
+    encode_process_body(&spans[0].process, &mut process_body);
+    let bodies: Vec<Vec<u8>> = spans
+        .iter()
+        .map(|span| {
+            let mut body = Vec::new();
+            encode_span_body(span, &mut body);
+            body
+        })
+        .collect();
+    let members: Vec<EncodedSpan<'_>> = bodies
+        .iter()
+        .map(|body| EncodedSpan {
+            body,
+            content_hash: span_content_hash(body, process_hash(&process_body)),
+            process_index: 0,
+        })
+        .collect();
+    let mut bytes = Vec::new();
+    encode_span_group(&[&process_body], &members, &mut bytes);
+    bytes
+}
+
+#[test]
+fn hand_written_span_group_encoding_decodes_as_the_prost_record() {
+    let (a, b) = (rich_span(2), rich_span(3));
+    let bytes = encode_group(&[&a, &b]);
+    let decoded = SpanGroupRecord::decode(bytes.as_slice()).unwrap();
+    let hashes: Vec<u64> = decoded.spans.iter().map(|s| s.content_hash).collect();
+    assert_eq!(decoded, record_of(&[(&a, hashes[0]), (&b, hashes[1])]));
+}
+
+#[test]
+fn span_group_round_trips_with_content_hashes_and_shared_process() {
+    let (a, b) = (rich_span(2), rich_span(3));
+    let bytes = encode_group(&[&a, &b]);
+    let decoded = decode_span_group(a.trace_id, &bytes).unwrap();
+    assert_eq!(decoded.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), vec![a, b]);
+    assert_ne!(decoded[0].0, decoded[1].0);
+    assert!(Arc::ptr_eq(&decoded[0].1.process, &decoded[1].1.process), "one process is decoded once");
+}
+
+#[test]
+fn content_hash_covers_the_process() {
+    let span = rich_span(2);
+    let mut other = span.clone();
+    other.process = Arc::new(Process { service_name: "other".into(), tags: vec![] });
+    let group_hash = |bytes: Vec<u8>| SpanGroupRecord::decode(bytes.as_slice()).unwrap().spans[0].content_hash;
+    assert_ne!(group_hash(encode_group(&[&span])), group_hash(encode_group(&[&other])));
+    assert_eq!(group_hash(encode_group(&[&span])), group_hash(encode_group(&[&span.clone()])));
+}
+
+#[test]
+fn span_group_encoding_matches_the_golden_file() {
+    let span = rich_span(2);
+    check_golden("span_group.hex", &encode_group(&[&span]));
+}
+
+fn search_row_of(spans: &[&Span], latest_start: u64) -> Vec<u8> {
+    let mut process_terms = Vec::new();
+    collect_terms(spans[0].process.tags.iter(), &mut process_terms);
+    let span_terms: Vec<Vec<u64>> = spans
+        .iter()
+        .map(|span| {
+            let mut terms = Vec::new();
+            collect_terms(span.tags.iter().chain(span.logs.iter().flat_map(|l| l.fields.iter())), &mut terms);
+            terms
+        })
+        .collect();
+    let entries = spans.iter().zip(&span_terms).map(|(span, terms)| SearchEntry {
+        trace_id: span.trace_id,
+        start: span.start_time_unix_nano,
+        duration: span.duration_nanos,
+        operation_hash: operation_hash(&span.operation_name),
+        process_index: 0,
+        terms,
+    });
+    let mut bytes = Vec::new();
+    encode_search_row(&[&process_terms], entries, latest_start, &mut bytes);
+    bytes
+}
+
+#[test]
+fn search_row_matches_the_golden_file() {
+    let span = rich_span(2);
+    check_golden("search_row.hex", &search_row_of(&[&span], span.start_time_unix_nano + 7));
+}
+
+fn check_golden(name: &str, bytes: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/embedded/testdata").join(name);
+    let actual = hex_lines(bytes);
+    if std::env::var_os("SPOOR_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).expect("golden file exists; regenerate with SPOOR_UPDATE_GOLDEN=1");
+    assert_eq!(
+        actual, expected,
+        "the on-disk format of {name} changed; review, then regenerate with SPOOR_UPDATE_GOLDEN=1"
+    );
+}
+
+fn hex_lines(bytes: &[u8]) -> String {
+    bytes.chunks(32).map(|chunk| format!("{}\n", hex_string(chunk))).collect()
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn search_row_summaries_carry_trace_times_operation_and_terms_of_tags_process_and_logs() {
+    let mut early = rich_span(2);
+    early.start_time_unix_nano -= 1_000;
+    early.tags.push(KeyValue::int64("http.status_code", 200));
+    let mut late = rich_span(3);
+    late.trace_id = TraceId::new(0, 77);
+    let latest = late.start_time_unix_nano;
+    let bytes = search_row_of(&[&early, &late], latest);
+    let mut processes = Vec::new();
+    let mut summaries = Vec::new();
+    for_each_span_summary(&bytes, latest, &mut processes, |summary| {
+        summaries.push((
+            summary.trace_id,
+            summary.start,
+            summary.duration,
+            summary.operation_hash,
+            summary.has_term(term_hash("http.status_code", "200")),
+            summary.has_term(term_hash("hostname", "node-1")),
+            summary.has_term(term_hash("event", "retry")),
+            summary.has_term(term_hash("error", "true")),
+        ));
+    })
+    .unwrap();
+    let op = operation_hash("POST /pay");
+    assert_eq!(
+        summaries,
+        vec![
+            (early.trace_id, latest - 1_000, 42_000, op, true, true, true, false),
+            (TraceId::new(0, 77), latest, 42_000, op, false, true, true, false),
+        ]
+    );
+}
+
+#[test]
+fn truncated_search_row_is_reported_as_corrupt() {
+    let span = rich_span(2);
+    let bytes = search_row_of(&[&span], span.start_time_unix_nano);
+    let result = for_each_span_summary(&bytes[..bytes.len() - 3], span.start_time_unix_nano, &mut Vec::new(), |_| {});
+    assert!(matches!(result, Err(StorageError::Corrupt(_))));
+}
+
+#[test]
+fn search_row_keys_sort_by_service_then_latest_start() {
+    let ns = namespace_key(&Namespace::new("shop")).unwrap();
+    let cart = service_search_prefix(&ns, "cart");
+    let early = search_row_key(&cart, 5, u64::MAX);
+    let late = search_row_key(&cart, 6, 1);
+    assert!(early < late);
+    assert_eq!(parse_search_row_key(&late, cart.len()).unwrap(), 6);
+    assert!(parse_search_row_key(&late[..late.len() - 1], cart.len()).is_err());
+    // A service whose name is a prefix of another's cannot interleave with it.
+    let car = service_search_prefix(&ns, "car");
+    assert!(!cart.starts_with(&car));
+}
+
+#[test]
+fn operation_keys_parse_back() {
+    let ns = namespace_key(&Namespace::new("shop")).unwrap();
+    let key = operation_key(&ns, "cart", SpanKind::Client, "GET /items");
+    assert_eq!(
+        parse_operation_key(&key).unwrap(),
+        ("shop".into(), "cart".into(), SpanKind::Client, "GET /items".into())
+    );
+}
+
+#[test]
+fn namespace_names_longer_than_255_bytes_are_rejected() {
+    assert!(namespace_key(&Namespace::new("a".repeat(256))).is_err());
+    assert_eq!(namespace_key(&Namespace::new("ab")).unwrap(), vec![2, b'a', b'b']);
+}
+
+#[test]
+fn long_names_are_cut_at_a_character_boundary_for_indexing() {
+    let long = "é".repeat(1000);
+    let cut = indexed_name(&long);
+    assert!(cut.len() <= 1024 && long.starts_with(cut));
+    assert_eq!(indexed_name("short"), "short");
+}
