@@ -33,7 +33,11 @@ pub struct Health {
 
 impl Health {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { state: RwLock::new(HealthState::Unavailable), up_since: SystemTime::now(), started: Instant::now() })
+        Arc::new(Self {
+            state: RwLock::new(HealthState::Unavailable),
+            up_since: SystemTime::now(),
+            started: Instant::now(),
+        })
     }
 
     pub fn set(&self, state: HealthState) {
@@ -91,9 +95,8 @@ async fn health_handler(State(state): State<AdminState>) -> Response {
 async fn metrics_handler(State(state): State<AdminState>) -> Response {
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
-        Ok(()) => {
-            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
-        }
+        Ok(()) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "encoding metrics failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed").into_response()

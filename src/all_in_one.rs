@@ -1,9 +1,11 @@
 //! `spoor all-in-one`: the collector's receivers, the query service and one store in one process.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
+use spoor_collector::sampling::{SamplingConfig, SamplingMetrics, SamplingServer, StrategyStore};
 use spoor_collector::{listen, CollectorMetrics, OtlpConfig, OtlpServer, Pipeline, PipelineConfig};
 use spoor_model::Namespace;
 use spoor_query::{grpc as query_grpc, http as query_http, QueryMetrics, QueryService, QueryServiceOptions};
@@ -38,12 +40,28 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let otlp = OtlpServer::bind(otlp_config, pipeline).await.context("starting the OTLP receivers")?;
 
+    let sampling_config = SamplingConfig {
+        strategies_file: settings
+            .optional_string("sampling.strategies-file")
+            .filter(|f| !f.trim().is_empty())
+            .map(PathBuf::from),
+        default_sampling_probability: settings.parse("sampling.default-sampling-probability")?,
+        reload_interval: settings.duration("sampling.strategies-reload-interval")?,
+        http_host_port: settings.string("sampling.http.host-port")?,
+        grpc_host_port: settings.string("sampling.grpc.host-port")?,
+    };
+    let sampling_metrics = Arc::new(SamplingMetrics::register(&mut registry));
+    let strategies = StrategyStore::open_with_metrics(&sampling_config, sampling_metrics)
+        .context("invalid value for option --sampling.strategies-file")?;
+    let sampling = SamplingServer::bind(&sampling_config, strategies).await.context("starting the sampling servers")?;
+
     let query_options = QueryServiceOptions {
         max_clock_skew_adjust_ms: u64::try_from(settings.duration("query.max-clock-skew-adjustment")?.as_millis())
             .unwrap_or(u64::MAX),
         max_spans_per_trace: settings.parse("query.max-spans-per-trace")?,
     };
-    let query_service = Arc::new(QueryService::new(store.reader(), query_options, QueryMetrics::register(&mut registry)));
+    let query_service =
+        Arc::new(QueryService::new(store.reader(), query_options, QueryMetrics::register(&mut registry)));
     let query_config = query_http::QueryHttpConfig {
         host_port: settings.string("query.http-server.host-port")?,
         base_path: settings.string("query.base-path")?,
@@ -59,12 +77,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on --query.grpc-server.host-port {grpc_host_port}"))?;
     let remote_storage_host_port = settings.string("remote-storage.grpc.host-port")?;
-    let remote_storage_listener = match remote_storage_host_port.trim() {
-        "" => None,
-        host_port => Some(listen::bind(host_port).await.with_context(|| {
-            format!("cannot listen on --remote-storage.grpc.host-port {remote_storage_host_port}")
-        })?),
-    };
+    let remote_storage_listener =
+        match remote_storage_host_port.trim() {
+            "" => None,
+            host_port => Some(listen::bind(host_port).await.with_context(|| {
+                format!("cannot listen on --remote-storage.grpc.host-port {remote_storage_host_port}")
+            })?),
+        };
 
     let admin_host_port = settings.string("admin.http.host-port")?;
     let admin_listener = listen::bind(&admin_host_port)
@@ -100,6 +119,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             result
         }
     };
+    let sampling = {
+        let shutdown = shutdown.clone();
+        async move {
+            let result = sampling.serve(shutdown.stopped()).await.context("sampling servers failed");
+            shutdown.trigger();
+            result
+        }
+    };
     let namespace = Namespace::new(&query_config.namespace);
     let grpc = {
         let shutdown = shutdown.clone();
@@ -125,12 +152,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             result
         }
     };
-    let (receivers, query, grpc, remote_storage) = tokio::join!(receivers, query, grpc, remote_storage);
+    let (receivers, sampling, query, grpc, remote_storage) =
+        tokio::join!(receivers, sampling, query, grpc, remote_storage);
     health.set(HealthState::Unavailable);
     // Receivers have stopped and answered every request in flight: flush and close the store.
     let closed = store.close().await;
     shutdown.stop_admin();
     let _ = admin_server.await;
     tracing::info!("spoor all-in-one stopped");
-    receivers.and(query).and(grpc).and(remote_storage).and(closed)
+    receivers.and(sampling).and(query).and(grpc).and(remote_storage).and(closed)
 }

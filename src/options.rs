@@ -146,7 +146,9 @@ impl Settings {
                 Some((flag, Origin::Flag))
             } else if let Some(value) = env.get(&spec.env_name()) {
                 Some((value.clone(), Origin::Env(spec.env_name())))
-            } else if let Some(value) = spec.jaeger.then(|| jaeger_env_name(spec.key)).and_then(|n| env.get(&n).map(|v| (n, v))) {
+            } else if let Some(value) =
+                spec.jaeger.then(|| jaeger_env_name(spec.key)).and_then(|n| env.get(&n).map(|v| (n, v)))
+            {
                 Some((value.1.clone(), Origin::Env(value.0)))
             } else if let Some(value) = file_values.get(spec.key) {
                 Some((value.clone(), Origin::File(file_path.clone().unwrap_or_default())))
@@ -246,8 +248,9 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Reads the TOML file into dotted keys. Nested tables and dotted keys are both accepted.
 fn read_toml(path: &PathBuf, all_known_keys: &[&str]) -> Result<BTreeMap<String, String>, OptionsError> {
     let text = std::fs::read_to_string(path).map_err(|source| OptionsError::ReadFile { path: path.clone(), source })?;
-    let table: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| OptionsError::ParseFile { path: path.clone(), message: e.to_string() })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| OptionsError::ParseFile { path: path.clone(), message: e.to_string() })?;
     let mut flat = BTreeMap::new();
     flatten(&table, "", &mut flat);
     for key in flat.keys() {
@@ -324,8 +327,9 @@ mod tests {
             .unwrap();
         assert_eq!(s.string("query.base-path").unwrap(), "/env");
 
-        let s = resolve(&["--config-file", file_arg, "--query.base-path", "/flag"], &[("SPOOR_QUERY_BASE_PATH", "/env")])
-            .unwrap();
+        let s =
+            resolve(&["--config-file", file_arg, "--query.base-path", "/flag"], &[("SPOOR_QUERY_BASE_PATH", "/env")])
+                .unwrap();
         assert_eq!(s.string("query.base-path").unwrap(), "/flag");
 
         let s = resolve(&[], &[]).unwrap();
@@ -351,7 +355,10 @@ mod tests {
     fn bad_value_error_names_option_value_and_origin() {
         let s = resolve(&["--collector.queue-bytes", "lots"], &[]).unwrap();
         let err = s.bytes("collector.queue-bytes").unwrap_err().to_string();
-        assert!(err.contains("--collector.queue-bytes") && err.contains("lots") && err.contains("command line"), "{err}");
+        assert!(
+            err.contains("--collector.queue-bytes") && err.contains("lots") && err.contains("command line"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -49,6 +49,29 @@ pub const COLLECTOR: &[OptionSpec] = &[
     ),
 ];
 
+pub const SAMPLING: &[OptionSpec] = &[
+    OptionSpec::new(
+        "sampling.strategies-file",
+        None,
+        "Jaeger sampling strategies JSON file served to clients; without it every service samples at the default probability",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "sampling.strategies-reload-interval",
+        Some("5s"),
+        "How often the strategies file is re-read (a broken new file is refused, the old strategies stay); 0s turns it off",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "sampling.default-sampling-probability",
+        Some("0.001"),
+        "Sampling probability of the default strategy (all-in-one: 1, like Jaeger's)",
+    )
+    .jaeger(),
+    OptionSpec::new("sampling.http.host-port", Some(":5778"), "Remote sampling HTTP server (any path with ?service=) host:port; empty turns it off"),
+    OptionSpec::new("sampling.grpc.host-port", Some(":5779"), "Remote sampling gRPC server (jaeger.api_v2.SamplingManager) host:port; empty turns it off"),
+];
+
 pub const QUERY: &[OptionSpec] = &[
     OptionSpec::new("query.http-server.host-port", Some(":16686"), "Query HTTP server (API and UI) host:port").jaeger(),
     OptionSpec::new("query.grpc-server.host-port", Some(":16685"), "Query gRPC server (api_v2, api_v3, health) host:port")
@@ -70,15 +93,18 @@ pub const QUERY: &[OptionSpec] = &[
 
 /// Every key any role accepts (for checking config files).
 pub fn all_keys() -> Vec<&'static str> {
-    [COMMON, STORAGE, COLLECTOR, QUERY].iter().flat_map(|group| group.iter().map(|s| s.key)).collect()
+    [COMMON, STORAGE, COLLECTOR, SAMPLING, QUERY].iter().flat_map(|group| group.iter().map(|s| s.key)).collect()
 }
 
 /// The options of `all-in-one`.
 pub fn all_in_one() -> Vec<crate::options::OptionSpec> {
-    let mut specs: Vec<OptionSpec> = [COMMON, STORAGE, COLLECTOR, QUERY].concat();
+    let mut specs: Vec<OptionSpec> = [COMMON, STORAGE, COLLECTOR, SAMPLING, QUERY].concat();
     for spec in &mut specs {
-        if spec.key == "admin.http.host-port" {
-            spec.default = Some(":14269");
+        match spec.key {
+            "admin.http.host-port" => spec.default = Some(":14269"),
+            // Jaeger's all-in-one samples everything by default: it is for trying things out.
+            "sampling.default-sampling-probability" => spec.default = Some("1"),
+            _ => {}
         }
     }
     specs

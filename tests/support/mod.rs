@@ -21,6 +21,8 @@ pub struct Ports {
     pub query_http: u16,
     pub query_grpc: u16,
     pub remote_storage: u16,
+    pub sampling_http: u16,
+    pub sampling_grpc: u16,
     pub admin: u16,
 }
 
@@ -32,6 +34,8 @@ impl Ports {
             query_http: free_port(),
             query_grpc: free_port(),
             remote_storage: free_port(),
+            sampling_http: free_port(),
+            sampling_grpc: free_port(),
             admin: free_port(),
         }
     }
@@ -64,6 +68,8 @@ impl Spoor {
             .args(["--query.http-server.host-port", &format!("127.0.0.1:{}", ports.query_http)])
             .args(["--query.grpc-server.host-port", &format!("127.0.0.1:{}", ports.query_grpc)])
             .args(["--remote-storage.grpc.host-port", &format!("127.0.0.1:{}", ports.remote_storage)])
+            .args(["--sampling.http.host-port", &format!("127.0.0.1:{}", ports.sampling_http)])
+            .args(["--sampling.grpc.host-port", &format!("127.0.0.1:{}", ports.sampling_grpc)])
             .args(["--admin.http.host-port", &format!("127.0.0.1:{}", ports.admin)])
             .args(extra_args)
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
