@@ -26,13 +26,8 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args {
-        endpoint: "http://127.0.0.1:4317".into(),
-        spans: 1_000_000,
-        batch: 512,
-        concurrency: 8,
-        pid: None,
-    };
+    let mut args =
+        Args { endpoint: "http://127.0.0.1:4317".into(), spans: 1_000_000, batch: 512, concurrency: 8, pid: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -49,7 +44,11 @@ fn parse_args() -> Args {
 }
 
 fn string_attr(key: &str, value: String) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value)) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value)) }),
+        ..Default::default()
+    }
 }
 
 /// One request of `batch` spans: traces of 4 spans (an ingress server span and three hops), ids
@@ -73,7 +72,14 @@ fn envoy_like_request(sequence: u64, batch: usize) -> ExportTraceServiceRequest 
                 end_time_unix_nano: now + 2_500_000 + position * 1_000,
                 attributes: vec![
                     string_attr("http.url", format!("http://reviews:9080/reviews/{}?user=jason", trace % 100)),
-                    string_attr("node_id", format!("sidecar~10.128.{}.{}~productpage-v1-6b746f74dc-9stvs.bookinfo~bookinfo.svc.cluster.local", trace % 250, i % 250)),
+                    string_attr(
+                        "node_id",
+                        format!(
+                            "sidecar~10.128.{}.{}~productpage-v1-6b746f74dc-9stvs.bookinfo~bookinfo.svc.cluster.local",
+                            trace % 250,
+                            i % 250
+                        ),
+                    ),
                     string_attr("upstream_cluster", "outbound|9080||reviews.bookinfo.svc.cluster.local".into()),
                     string_attr("guid:x-request-id", request_id),
                     string_attr("http.method", "GET".into()),
@@ -93,12 +99,13 @@ fn envoy_like_request(sequence: u64, batch: usize) -> ExportTraceServiceRequest 
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![string_attr("service.name", service)],
-                ..Default::default()
-            }),
+            resource: Some(Resource { attributes: vec![string_attr("service.name", service)], ..Default::default() }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "envoy".into(), version: "1.30".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "envoy".into(),
+                    version: "1.30".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],
@@ -198,7 +205,11 @@ async fn main() {
     if let (Some(pid), Some((cpu_before, _))) = (args.pid, before) {
         if let Some((cpu_after, peak_rss)) = process_usage(pid) {
             let cpu = cpu_after - cpu_before;
-            println!("server CPU:        {:.2} s ({:.2} CPU-seconds per million spans)", cpu, cpu / (sent as f64 / 1e6));
+            println!(
+                "server CPU:        {:.2} s ({:.2} CPU-seconds per million spans)",
+                cpu,
+                cpu / (sent as f64 / 1e6)
+            );
             println!("server peak RSS:   {:.1} MiB", peak_rss as f64 / (1 << 20) as f64);
         }
     }

@@ -54,9 +54,8 @@ fn main() {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     // A cheap deterministic spread over the loaded trace ids.
     let pick = |i: u64| (i.wrapping_mul(2_654_435_761) % traces.max(1)) as u128;
-    let by_id: Vec<String> = (0..requests)
-        .map(|i| format!("{url}/api/traces/{:032x}", (0x5b0013u128 << 64) | pick(i)))
-        .collect();
+    let by_id: Vec<String> =
+        (0..requests).map(|i| format!("{url}/api/traces/{:032x}", (0x5b0013u128 << 64) | pick(i))).collect();
     run("trace by id", &agent, &by_id, true);
 
     let services: Vec<String> = (0..requests).map(|i| format!("productpage-{}.bookinfo", i % 10)).collect();

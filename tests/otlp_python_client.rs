@@ -74,7 +74,10 @@ fn check_trace_from_python(protocol: &str) {
     // The service name, through the process.
     let process_id = root["processID"].as_str().expect("processID");
     assert_eq!(trace["processes"][process_id]["serviceName"], service.as_str());
-    assert_eq!(tag(&trace["processes"][process_id]["tags"], "service.version").expect("service.version")["value"], "1.2.3");
+    assert_eq!(
+        tag(&trace["processes"][process_id]["tags"], "service.version").expect("service.version")["value"],
+        "1.2.3"
+    );
 
     // Typed attributes.
     let tags = &root["tags"];
@@ -109,7 +112,8 @@ fn check_trace_from_python(protocol: &str) {
     // Found by a search on service + tags + minDuration; listed by services and operations.
     let tags = urlencode(r#"{"spoor.test.str":"hello spoor"}"#);
     let search = spoor.query_json(&format!("/api/traces?service={service}&tags={tags}&minDuration=50ms&limit=20"));
-    let found: Vec<&str> = search["data"].as_array().expect("data").iter().filter_map(|t| t["traceID"].as_str()).collect();
+    let found: Vec<&str> =
+        search["data"].as_array().expect("data").iter().filter_map(|t| t["traceID"].as_str()).collect();
     assert_eq!(found, vec![trace_id.as_str()], "search result {search}");
     let too_long = spoor.query_json(&format!("/api/traces?service={service}&tags={tags}&minDuration=150ms"));
     assert_eq!(too_long["data"], serde_json::json!([]), "no span lasts 150ms");

@@ -26,7 +26,12 @@ async fn strategies_are_served_on_every_endpoint_and_reloaded_on_change() {
     std::fs::write(&file, STRATEGIES).expect("write strategies");
     let spoor = Spoor::start(
         &dir.path().join("data"),
-        &["--sampling.strategies-file", file.to_str().expect("utf-8 path"), "--sampling.strategies-reload-interval", "200ms"],
+        &[
+            "--sampling.strategies-file",
+            file.to_str().expect("utf-8 path"),
+            "--sampling.strategies-reload-interval",
+            "200ms",
+        ],
     );
     let http = format!("http://127.0.0.1:{}", spoor.ports.sampling_http);
 
