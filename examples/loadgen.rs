@@ -83,7 +83,7 @@ fn envoy_like_request(sequence: u64, batch: usize) -> ExportTraceServiceRequest 
                     string_attr("upstream_cluster", "outbound|9080||reviews.bookinfo.svc.cluster.local".into()),
                     string_attr("guid:x-request-id", request_id),
                     string_attr("http.method", "GET".into()),
-                    string_attr("http.status_code", if global % 97 == 0 { "503".into() } else { "200".into() }),
+                    string_attr("http.status_code", if global.is_multiple_of(97) { "503".into() } else { "200".into() }),
                     string_attr("user_agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36".into()),
                     string_attr("request_size", "0".into()),
                     string_attr("response_size", format!("{}", 300 + trace % 1000)),

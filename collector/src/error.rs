@@ -131,6 +131,19 @@ pub enum ReceiveError {
     MalformedProtobuf(String),
     #[error("malformed OTLP/JSON ExportTraceServiceRequest: {0}")]
     MalformedJson(String),
+    /// A content type a Jaeger or Zipkin receiver does not take. The text starts as Jaeger's does.
+    #[error("Unsupported content type: {found} (send {accepted})")]
+    UnsupportedMediaType { found: String, accepted: &'static str },
+    /// A Jaeger Thrift `Batch` (`POST /api/traces`) that does not decode; the error names the field.
+    #[error("malformed Jaeger Thrift Batch: {0}")]
+    MalformedThrift(#[from] spoor_model::thrift::ThriftError),
+    /// A `PostSpans` batch with a span whose ids do not convert; the whole batch is refused, as in
+    /// Jaeger.
+    #[error("invalid jaeger.api_v2 batch: {0}")]
+    InvalidJaegerBatch(#[from] spoor_model::jaeger_proto::ProtoError),
+    /// A Zipkin body that does not decode, or a span in it that cannot be used.
+    #[error("malformed Zipkin spans: {0}")]
+    MalformedZipkin(#[from] spoor_model::zipkin::ZipkinError),
     #[error(transparent)]
     Submit(#[from] SubmitError),
     #[error("internal error: {0}")]
@@ -145,7 +158,11 @@ impl ReceiveError {
             | Self::BodyRead(_)
             | Self::Decompress { .. }
             | Self::MalformedProtobuf(_)
-            | Self::MalformedJson(_) => ErrorKind::InvalidArgument,
+            | Self::MalformedJson(_)
+            | Self::UnsupportedMediaType { .. }
+            | Self::MalformedThrift(_)
+            | Self::InvalidJaegerBatch(_)
+            | Self::MalformedZipkin(_) => ErrorKind::InvalidArgument,
             Self::BodyTooLarge { .. } => ErrorKind::PayloadTooLarge,
             Self::Submit(error) => error.kind(),
             Self::Internal(_) => ErrorKind::Internal,

@@ -9,7 +9,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 
 /// Pending connections the kernel queues per listener.
 const BACKLOG: i32 = 1024;
@@ -55,16 +55,29 @@ pub fn parse_host_port(text: &str) -> Result<ListenAddress, ListenError> {
 
 /// Parses `host_port` and binds a listening socket for it.
 pub async fn bind(host_port: &str) -> Result<TcpListener, ListenError> {
+    bind_with(host_port, bind_socket).await
+}
+
+/// Parses `host_port` and binds a UDP socket for it, with the same address rules as [`bind`].
+/// `receive_buffer_bytes` sets `SO_RCVBUF` when not 0 (0 keeps the system default).
+pub async fn bind_udp(host_port: &str, receive_buffer_bytes: usize) -> Result<UdpSocket, ListenError> {
+    bind_with(host_port, |address| bind_udp_socket(address, receive_buffer_bytes)).await
+}
+
+async fn bind_with<T>(
+    host_port: &str,
+    bind_one: impl Fn(SocketAddr) -> Result<T, ListenError>,
+) -> Result<T, ListenError> {
     match parse_host_port(host_port)? {
-        ListenAddress::AllInterfaces { port } => bind_all_interfaces(port),
-        ListenAddress::Socket(address) => bind_socket(address),
+        ListenAddress::AllInterfaces { port } => bind_all_interfaces(port, bind_one),
+        ListenAddress::Socket(address) => bind_one(address),
         ListenAddress::Host { host, port } => {
             let resolved = tokio::net::lookup_host((host.as_str(), port))
                 .await
                 .map_err(|source| ListenError::Resolve { host: host.clone(), source })?;
             let mut last_error = None;
             for address in resolved {
-                match bind_socket(address) {
+                match bind_one(address) {
                     Ok(listener) => return Ok(listener),
                     Err(error) => last_error = Some(error),
                 }
@@ -78,13 +91,16 @@ pub async fn bind(host_port: &str) -> Result<TcpListener, ListenError> {
 }
 
 /// `[::]:port` with IPv4 mapped in; `0.0.0.0:port` when the host has no IPv6.
-fn bind_all_interfaces(port: u16) -> Result<TcpListener, ListenError> {
+fn bind_all_interfaces<T>(
+    port: u16,
+    bind_one: impl Fn(SocketAddr) -> Result<T, ListenError>,
+) -> Result<T, ListenError> {
     let dual_stack = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-    match bind_socket(dual_stack) {
+    match bind_one(dual_stack) {
         Ok(listener) => Ok(listener),
         Err(ListenError::Bind { source, .. }) if ipv6_unavailable(&source) => {
             tracing::info!(port, error = %source, "IPv6 unavailable, listening on IPv4 only");
-            bind_socket(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+            bind_one(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
         }
         Err(error) => Err(error),
     }
@@ -111,6 +127,20 @@ fn bind_socket(address: SocketAddr) -> Result<TcpListener, ListenError> {
     socket.bind(&address.into()).map_err(bind_error)?;
     socket.listen(BACKLOG).map_err(bind_error)?;
     TcpListener::from_std(socket.into()).map_err(bind_error)
+}
+
+fn bind_udp_socket(address: SocketAddr, receive_buffer_bytes: usize) -> Result<UdpSocket, ListenError> {
+    let bind_error = |source| ListenError::Bind { address: address.to_string(), source };
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP)).map_err(bind_error)?;
+    if address.is_ipv6() && address.ip().is_unspecified() {
+        socket.set_only_v6(false).map_err(bind_error)?;
+    }
+    if receive_buffer_bytes > 0 {
+        socket.set_recv_buffer_size(receive_buffer_bytes).map_err(bind_error)?;
+    }
+    socket.set_nonblocking(true).map_err(bind_error)?;
+    socket.bind(&address.into()).map_err(bind_error)?;
+    UdpSocket::from_std(socket.into()).map_err(bind_error)
 }
 
 #[cfg(test)]
@@ -150,6 +180,17 @@ mod tests {
         let accept = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         accept.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn all_interfaces_udp_socket_receives_ipv4_datagrams() {
+        let socket = bind_udp(":0", 0).await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+        let mut buffer = [0u8; 16];
+        let (length, _) = socket.recv_from(&mut buffer).await.unwrap();
+        assert_eq!(&buffer[..length], b"ping");
     }
 
     #[tokio::test]

@@ -2,6 +2,9 @@
 //! binary passes in. Jaeger's names are kept where Jaeger has the metric (spec §7.1), so existing
 //! dashboards work; prometheus-client appends `_total` to counters itself.
 //!
+//! The agent's UDP sockets have Jaeger's agent metrics (`jaeger_agent_thrift_udp_*`, labels
+//! `model` and `protocol`), one [`UdpServerMetrics`] per socket.
+//!
 //! Labels are bounded: `svc` stops taking new values after [`MAX_SERVICE_LABELS`] distinct
 //! service names (later ones are reported as `other-services`, as Jaeger does).
 
@@ -48,6 +51,33 @@ pub struct TransportLabels {
     pub transport: &'static str,
 }
 
+/// Labels of Jaeger's agent UDP server metrics: `model` is `jaeger` or `zipkin` (what the socket
+/// is for), `protocol` is `compact` or `binary`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UdpServerLabels {
+    pub model: &'static str,
+    pub protocol: &'static str,
+}
+
+/// The metrics of one agent UDP socket. Every datagram read ends in exactly one of
+/// `processed`, `dropped` or `handler_errors`; a failed read counts in `read_errors`.
+#[derive(Clone, Debug, Default)]
+pub struct UdpServerMetrics {
+    /// Datagrams decoded and stored.
+    pub packets_processed: Counter,
+    /// Datagrams discarded undecoded because the socket's queue was full, or decoded but refused
+    /// by the pipeline (overloaded, or the store failed): UDP cannot push back.
+    pub packets_dropped: Counter,
+    /// Socket reads that failed, and datagrams longer than the maximum packet size.
+    pub read_errors: Counter,
+    /// Datagrams that are not a decodable `emitBatch`/`emitZipkinBatch` message.
+    pub handler_errors: Counter,
+    /// Size of the last datagram read, in bytes.
+    pub packet_size: Gauge,
+    /// Datagrams waiting in the socket's queue.
+    pub queue_size: Gauge,
+}
+
 /// The collector's metrics. Cheap to share (`Arc`); every method takes `&self`.
 #[derive(Debug)]
 pub struct CollectorMetrics {
@@ -63,6 +93,12 @@ pub struct CollectorMetrics {
     max_inflight_bytes: Gauge,
     overload_rejections: Family<TransportLabels, Counter>,
     service_names: ServiceNameLabels,
+    udp_packets_processed: Family<UdpServerLabels, Counter>,
+    udp_packets_dropped: Family<UdpServerLabels, Counter>,
+    udp_read_errors: Family<UdpServerLabels, Counter>,
+    udp_handler_errors: Family<UdpServerLabels, Counter>,
+    udp_packet_size: Family<UdpServerLabels, Gauge>,
+    udp_queue_size: Family<UdpServerLabels, Gauge>,
 }
 
 impl CollectorMetrics {
@@ -124,6 +160,36 @@ impl CollectorMetrics {
             "Requests refused because the in-flight byte budget was used up (429 / RESOURCE_EXHAUSTED)",
             metrics.overload_rejections.clone(),
         );
+        registry.register(
+            "jaeger_agent_thrift_udp_server_packets_processed",
+            "Agent UDP datagrams decoded and stored",
+            metrics.udp_packets_processed.clone(),
+        );
+        registry.register(
+            "jaeger_agent_thrift_udp_server_packets_dropped",
+            "Agent UDP datagrams dropped: the socket's queue was full, or the pipeline refused the spans",
+            metrics.udp_packets_dropped.clone(),
+        );
+        registry.register(
+            "jaeger_agent_thrift_udp_server_read_errors",
+            "Agent UDP socket reads that failed, and datagrams over the maximum packet size",
+            metrics.udp_read_errors.clone(),
+        );
+        registry.register(
+            "jaeger_agent_thrift_udp_t_processor_handler_errors",
+            "Agent UDP datagrams that are not a decodable emitBatch or emitZipkinBatch message",
+            metrics.udp_handler_errors.clone(),
+        );
+        registry.register(
+            "jaeger_agent_thrift_udp_server_packet_size",
+            "Size in bytes of the last agent UDP datagram read",
+            metrics.udp_packet_size.clone(),
+        );
+        registry.register(
+            "jaeger_agent_thrift_udp_server_queue_size",
+            "Agent UDP datagrams waiting in the socket's queue",
+            metrics.udp_queue_size.clone(),
+        );
         metrics
     }
 
@@ -143,6 +209,26 @@ impl CollectorMetrics {
             max_inflight_bytes: Gauge::default(),
             overload_rejections: Family::default(),
             service_names: ServiceNameLabels::new(MAX_SERVICE_LABELS),
+            udp_packets_processed: Family::default(),
+            udp_packets_dropped: Family::default(),
+            udp_read_errors: Family::default(),
+            udp_handler_errors: Family::default(),
+            udp_packet_size: Family::default(),
+            udp_queue_size: Family::default(),
+        }
+    }
+
+    /// The metrics of the agent UDP socket for `model` (`jaeger`, `zipkin`) and `protocol`
+    /// (`compact`, `binary`). Sockets with equal labels share their counters.
+    pub fn udp_server(&self, model: &'static str, protocol: &'static str) -> UdpServerMetrics {
+        let labels = UdpServerLabels { model, protocol };
+        UdpServerMetrics {
+            packets_processed: self.udp_packets_processed.get_or_create(&labels).clone(),
+            packets_dropped: self.udp_packets_dropped.get_or_create(&labels).clone(),
+            read_errors: self.udp_read_errors.get_or_create(&labels).clone(),
+            handler_errors: self.udp_handler_errors.get_or_create(&labels).clone(),
+            packet_size: self.udp_packet_size.get_or_create(&labels).clone(),
+            queue_size: self.udp_queue_size.get_or_create(&labels).clone(),
         }
     }
 
@@ -311,5 +397,25 @@ mod tests {
         assert!(text.contains(r#"spoor_collector_overload_rejections_total{transport="grpc"} 1"#));
         assert!(text.contains("jaeger_collector_save_latency_bucket"));
         assert!(text.contains("jaeger_collector_queue_length 0"));
+    }
+
+    #[test]
+    fn udp_server_metrics_use_jaeger_agent_names_and_labels() {
+        let mut registry = Registry::default();
+        let metrics = CollectorMetrics::register(&mut registry);
+        let socket = metrics.udp_server("jaeger", "compact");
+        socket.packets_dropped.inc();
+        socket.packets_processed.inc_by(2);
+        metrics.udp_server("jaeger", "compact").handler_errors.inc();
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        for line in [
+            r#"jaeger_agent_thrift_udp_server_packets_dropped_total{model="jaeger",protocol="compact"} 1"#,
+            r#"jaeger_agent_thrift_udp_server_packets_processed_total{model="jaeger",protocol="compact"} 2"#,
+            r#"jaeger_agent_thrift_udp_t_processor_handler_errors_total{model="jaeger",protocol="compact"} 1"#,
+            r#"jaeger_agent_thrift_udp_server_read_errors_total{model="jaeger",protocol="compact"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 }

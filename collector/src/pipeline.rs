@@ -45,6 +45,9 @@ impl Format {
 pub enum Transport {
     Grpc,
     Http,
+    /// Agent `emitBatch` datagrams (6831, 6832). UDP cannot push back: what the pipeline refuses
+    /// is dropped and counted.
+    Udp,
 }
 
 impl Transport {
@@ -52,6 +55,7 @@ impl Transport {
         match self {
             Self::Grpc => "grpc",
             Self::Http => "http",
+            Self::Udp => "udp",
         }
     }
 }
@@ -66,6 +70,21 @@ pub struct Source {
 impl Source {
     pub fn otlp(transport: Transport) -> Self {
         Self { format: Format::Otlp, transport }
+    }
+
+    /// Jaeger Thrift (`POST /api/traces`, agent `emitBatch`).
+    pub fn jaeger(transport: Transport) -> Self {
+        Self { format: Format::Jaeger, transport }
+    }
+
+    /// Jaeger `api_v2` protobuf (`CollectorService/PostSpans`).
+    pub fn proto(transport: Transport) -> Self {
+        Self { format: Format::Proto, transport }
+    }
+
+    /// Zipkin in any of its encodings (HTTP on 9411, agent `emitZipkinBatch`).
+    pub fn zipkin(transport: Transport) -> Self {
+        Self { format: Format::Zipkin, transport }
     }
 }
 

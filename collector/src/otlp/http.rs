@@ -4,9 +4,9 @@
 //! requires; retryable failures carry `Retry-After`.
 //!
 //! Body size is bounded twice by [`OtlpConfig::http_max_request_bytes`]: as sent, and after
-//! decompression (so a small gzip bomb cannot inflate past it). Either gives 413.
+//! decompression (so a small gzip bomb cannot inflate past it). Either gives 413 (see
+//! [`crate::http_body`], shared with the Jaeger and Zipkin receivers).
 
-use std::io::Read;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,15 +14,14 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 
 use crate::config::OtlpConfig;
 use crate::error::ReceiveError;
+use crate::http_body::{media_type, read_and_decode, set_retry_after};
 use crate::otlp::json::decode_json;
 use crate::otlp::lenient::{decode_lenient, RepairedSpans};
 use crate::otlp::OtlpExporter;
@@ -64,12 +63,11 @@ enum Encoding {
 
 impl Encoding {
     fn from_headers(headers: &HeaderMap) -> Result<Self, ReceiveError> {
-        let found = headers.get(CONTENT_TYPE).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-        let media_type = found.as_deref().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let (found, media_type) = media_type(headers);
         match media_type.as_str() {
             PROTOBUF | "application/protobuf" => Ok(Self::Protobuf),
             JSON => Ok(Self::Json),
-            _ => Err(ReceiveError::UnsupportedContentType { found: found.unwrap_or_default() }),
+            _ => Err(ReceiveError::UnsupportedContentType { found }),
         }
     }
 
@@ -103,48 +101,16 @@ impl HttpReceiver {
         headers: &HeaderMap,
         body: Body,
     ) -> Result<ExportTraceServiceResponse, ReceiveError> {
-        let compression = Compression::from_headers(headers)?;
-        let wire_bytes = self.read_body(headers, body).await?;
-        // Inflating and decoding megabytes takes milliseconds: off the async workers with it.
-        let runs_long = compression != Compression::Identity || wire_bytes.len() >= BLOCKING_DECODE_BYTES;
-        let limit = self.max_request_bytes;
         let lenient_utf8 = self.lenient_utf8;
-        let decode = move || {
-            let message_bytes = compression.decompress(wire_bytes, limit)?;
-            match encoding {
+        let (request, repaired) =
+            read_and_decode(headers, body, self.max_request_bytes, move |message_bytes| match encoding {
                 Encoding::Protobuf => decode_protobuf(&message_bytes, lenient_utf8),
                 Encoding::Json => Ok((decode_json(&message_bytes)?, None)),
-            }
-        };
-        let (request, repaired) = if runs_long {
-            tokio::task::spawn_blocking(decode)
-                .await
-                .map_err(|error| ReceiveError::Internal(format!("decoding task failed: {error}")))??
-        } else {
-            decode()?
-        };
+            })
+            .await?;
         self.exporter.export(request, Transport::Http, repaired.as_ref()).await
     }
-
-    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, ReceiveError> {
-        let too_large = ReceiveError::BodyTooLarge { limit_bytes: self.max_request_bytes, decompressed: false };
-        let declared_length = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok());
-        if declared_length.is_some_and(|length| length > self.max_request_bytes as u64) {
-            return Err(too_large);
-        }
-        match Limited::new(body, self.max_request_bytes).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
-            Err(error) => Err(ReceiveError::BodyRead(error.to_string())),
-        }
-    }
 }
-
-/// Bodies at least this large (or compressed ones) are decoded on the blocking pool.
-const BLOCKING_DECODE_BYTES: usize = 256 * 1024;
 
 /// prost first; when it fails and repair is on, the lenient decoder, which succeeds where prost
 /// failed only on invalid UTF-8.
@@ -164,51 +130,6 @@ pub(crate) fn decode_protobuf(
         }
     }
     Err(ReceiveError::MalformedProtobuf(strict_error.to_string()))
-}
-
-/// `Content-Encoding` of a request body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compression {
-    Identity,
-    Gzip,
-    Deflate,
-}
-
-impl Compression {
-    fn from_headers(headers: &HeaderMap) -> Result<Self, ReceiveError> {
-        let Some(value) = headers.get(CONTENT_ENCODING) else { return Ok(Self::Identity) };
-        let text = String::from_utf8_lossy(value.as_bytes());
-        match text.trim().to_ascii_lowercase().as_str() {
-            "" | "identity" => Ok(Self::Identity),
-            "gzip" | "x-gzip" => Ok(Self::Gzip),
-            "deflate" => Ok(Self::Deflate),
-            _ => Err(ReceiveError::UnsupportedContentEncoding { found: text.into_owned() }),
-        }
-    }
-
-    /// Decompresses `body`, refusing output larger than `limit` bytes.
-    fn decompress(self, body: Bytes, limit: usize) -> Result<Bytes, ReceiveError> {
-        match self {
-            Self::Identity => Ok(body),
-            Self::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(&body[..]), limit, "gzip"),
-            // HTTP's "deflate" is zlib-wrapped, but some senders send raw deflate.
-            Self::Deflate => read_bounded(flate2::read::ZlibDecoder::new(&body[..]), limit, "deflate")
-                .or_else(|_| read_bounded(flate2::read::DeflateDecoder::new(&body[..]), limit, "deflate")),
-        }
-    }
-}
-
-fn read_bounded(reader: impl Read, limit: usize, encoding: &'static str) -> Result<Bytes, ReceiveError> {
-    let mut decompressed = Vec::new();
-    let read_limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(read_limit)
-        .read_to_end(&mut decompressed)
-        .map_err(|error| ReceiveError::Decompress { encoding, message: error.to_string() })?;
-    if decompressed.len() > limit {
-        return Err(ReceiveError::BodyTooLarge { limit_bytes: limit, decompressed: true });
-    }
-    Ok(decompressed.into())
 }
 
 fn success_response(response: &ExportTraceServiceResponse, encoding: Encoding) -> Response {
@@ -243,15 +164,14 @@ fn error_response(error: &ReceiveError, encoding: Encoding) -> Response {
         Encoding::Json => rpc_status_json(code, &message, retry_after).to_string().into_bytes(),
     };
     let mut response = (status, [(CONTENT_TYPE, encoding.content_type())], body).into_response();
-    if let Some(delay) = retry_after {
-        let seconds = delay.as_secs().max(1);
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-    }
+    set_retry_after(&mut response, error);
     response
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     fn headers(pairs: &[(http::header::HeaderName, &str)]) -> HeaderMap {
@@ -271,41 +191,5 @@ mod tests {
         let error = Encoding::from_headers(&headers(&[(CONTENT_TYPE, "text/plain")])).unwrap_err().to_string();
         assert!(error.contains("text/plain") && error.contains(PROTOBUF) && error.contains(JSON), "{error}");
         assert!(Encoding::from_headers(&HeaderMap::new()).is_err());
-    }
-
-    #[test]
-    fn unknown_content_encoding_is_refused() {
-        let error = Compression::from_headers(&headers(&[(CONTENT_ENCODING, "br")])).unwrap_err();
-        assert!(error.to_string().contains("\"br\""));
-    }
-
-    #[test]
-    fn gzip_output_beyond_the_limit_is_too_large() {
-        use std::io::Write;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(&vec![0u8; 10_000]).unwrap();
-        let compressed = Bytes::from(encoder.finish().unwrap());
-        let error = Compression::Gzip.decompress(compressed.clone(), 9_999).unwrap_err();
-        assert!(matches!(error, ReceiveError::BodyTooLarge { decompressed: true, .. }), "{error}");
-        assert_eq!(Compression::Gzip.decompress(compressed, 10_000).unwrap().len(), 10_000);
-    }
-
-    #[test]
-    fn deflate_accepts_zlib_and_raw_streams() {
-        use std::io::Write;
-        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-        zlib.write_all(b"hello").unwrap();
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-        raw.write_all(b"hello").unwrap();
-        for body in [zlib.finish().unwrap(), raw.finish().unwrap()] {
-            assert_eq!(&Compression::Deflate.decompress(body.into(), 100).unwrap()[..], b"hello");
-        }
-    }
-
-    #[test]
-    fn corrupt_gzip_is_an_invalid_argument_naming_gzip() {
-        let error = Compression::Gzip.decompress(Bytes::from_static(b"not gzip"), 100).unwrap_err();
-        assert_eq!(error.kind(), crate::error::ErrorKind::InvalidArgument);
-        assert!(error.to_string().contains("gzip"), "{error}");
     }
 }
