@@ -1,17 +1,16 @@
 //! `spoor all-in-one`: the collector's receivers, the query service and one store in one process.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
-use spoor_collector::sampling::{SamplingConfig, SamplingMetrics, SamplingServer, StrategyStore};
-use spoor_collector::{listen, CollectorMetrics, OtlpConfig, OtlpServer, Pipeline, PipelineConfig};
+use spoor_collector::{listen, CollectorMetrics, Pipeline, PipelineConfig};
 use spoor_model::Namespace;
 use spoor_query::{grpc as query_grpc, http as query_http, QueryMetrics, QueryService, QueryServiceOptions};
 
 use crate::admin::{self, Health, HealthState};
 use crate::options::Settings;
+use crate::receivers::Receivers;
 use crate::shutdown::Shutdown;
 use crate::storage::Store;
 
@@ -28,32 +27,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let collector_metrics = Arc::new(CollectorMetrics::register(&mut registry));
     let pipeline = Arc::new(Pipeline::new(store.writer(), &pipeline_config, collector_metrics));
-    let otlp_enabled = settings.bool("collector.otlp.enabled")?;
-    let otlp_config = OtlpConfig {
-        grpc_host_port: if otlp_enabled { settings.string("collector.otlp.grpc.host-port")? } else { String::new() },
-        http_host_port: if otlp_enabled { settings.string("collector.otlp.http.host-port")? } else { String::new() },
-        grpc_max_message_bytes: usize::try_from(settings.bytes("collector.grpc-server.max-message-size")?)
-            .unwrap_or(usize::MAX),
-        http_max_request_bytes: usize::try_from(settings.bytes("collector.http-server.max-request-size")?)
-            .unwrap_or(usize::MAX),
-        ..OtlpConfig::default()
-    };
-    let otlp = OtlpServer::bind(otlp_config, pipeline).await.context("starting the OTLP receivers")?;
-
-    let sampling_config = SamplingConfig {
-        strategies_file: settings
-            .optional_string("sampling.strategies-file")
-            .filter(|f| !f.trim().is_empty())
-            .map(PathBuf::from),
-        default_sampling_probability: settings.parse("sampling.default-sampling-probability")?,
-        reload_interval: settings.duration("sampling.strategies-reload-interval")?,
-        http_host_port: settings.string("sampling.http.host-port")?,
-        grpc_host_port: settings.string("sampling.grpc.host-port")?,
-    };
-    let sampling_metrics = Arc::new(SamplingMetrics::register(&mut registry));
-    let strategies = StrategyStore::open_with_metrics(&sampling_config, sampling_metrics)
-        .context("invalid value for option --sampling.strategies-file")?;
-    let sampling = SamplingServer::bind(&sampling_config, strategies).await.context("starting the sampling servers")?;
+    let receivers = Receivers::bind(&settings, pipeline, &mut registry).await?;
 
     let query_options = QueryServiceOptions {
         max_clock_skew_adjust_ms: u64::try_from(settings.duration("query.max-clock-skew-adjustment")?.as_millis())
@@ -99,14 +73,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     health.set(HealthState::Ready);
     tracing::info!("spoor all-in-one ready");
 
-    let receivers = {
-        let shutdown = shutdown.clone();
-        async move {
-            let result = otlp.serve(shutdown.stopped()).await.context("OTLP receivers failed");
-            shutdown.trigger();
-            result
-        }
-    };
+    let receivers = receivers.serve(shutdown.clone());
     let query = {
         let shutdown = shutdown.clone();
         let service = query_service.clone();
@@ -115,14 +82,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             let result = query_http::serve_on(query_listener, service, &config, shutdown.stopped())
                 .await
                 .context("query HTTP server failed");
-            shutdown.trigger();
-            result
-        }
-    };
-    let sampling = {
-        let shutdown = shutdown.clone();
-        async move {
-            let result = sampling.serve(shutdown.stopped()).await.context("sampling servers failed");
             shutdown.trigger();
             result
         }
@@ -152,13 +111,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             result
         }
     };
-    let (receivers, sampling, query, grpc, remote_storage) =
-        tokio::join!(receivers, sampling, query, grpc, remote_storage);
+    let (receivers, query, grpc, remote_storage) = tokio::join!(receivers, query, grpc, remote_storage);
     health.set(HealthState::Unavailable);
     // Receivers have stopped and answered every request in flight: flush and close the store.
     let closed = store.close().await;
     shutdown.stop_admin();
     let _ = admin_server.await;
     tracing::info!("spoor all-in-one stopped");
-    receivers.and(sampling).and(query).and(grpc).and(remote_storage).and(closed)
+    receivers.and(query).and(grpc).and(remote_storage).and(closed)
 }

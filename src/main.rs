@@ -4,6 +4,7 @@
 mod admin;
 mod all_in_one;
 mod options;
+mod receivers;
 mod shutdown;
 mod specs;
 mod storage;

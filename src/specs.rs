@@ -32,6 +32,36 @@ pub const COLLECTOR: &[OptionSpec] = &[
     OptionSpec::new("collector.otlp.grpc.host-port", Some(":4317"), "OTLP gRPC receiver host:port").jaeger(),
     OptionSpec::new("collector.otlp.http.host-port", Some(":4318"), "OTLP HTTP receiver host:port").jaeger(),
     OptionSpec::new(
+        "collector.grpc-server.host-port",
+        Some(":14250"),
+        "Jaeger gRPC receiver (PostSpans, and sampling) host:port; empty turns it off",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "collector.http-server.host-port",
+        Some(":14268"),
+        "Jaeger Thrift HTTP receiver (POST /api/traces, GET /api/sampling) host:port; empty turns it off",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "collector.zipkin.host-port",
+        Some(":9411"),
+        "Zipkin receiver (v1 and v2, JSON, Thrift, protobuf) host:port; empty turns it off",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "processor.jaeger-compact.server-host-port",
+        Some(":6831"),
+        "Agent UDP receiver, Thrift compact emitBatch; empty turns it off",
+    )
+    .jaeger(),
+    OptionSpec::new(
+        "processor.jaeger-binary.server-host-port",
+        Some(":6832"),
+        "Agent UDP receiver, Thrift binary emitBatch; empty turns it off",
+    )
+    .jaeger(),
+    OptionSpec::new(
         "collector.grpc-server.max-message-size",
         Some("4MiB"),
         "Largest gRPC request a receiver accepts, in bytes (units allowed: 4MiB)",

@@ -13,6 +13,11 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().expect("local addr").port()
 }
 
+/// A free UDP port on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").expect("binding a free UDP port").local_addr().expect("local addr").port()
+}
+
 /// The ports one all-in-one instance listens on.
 #[derive(Clone, Copy, Debug)]
 pub struct Ports {
@@ -23,6 +28,11 @@ pub struct Ports {
     pub remote_storage: u16,
     pub sampling_http: u16,
     pub sampling_grpc: u16,
+    pub jaeger_grpc: u16,
+    pub jaeger_http: u16,
+    pub zipkin: u16,
+    pub agent_compact: u16,
+    pub agent_binary: u16,
     pub admin: u16,
 }
 
@@ -36,6 +46,11 @@ impl Ports {
             remote_storage: free_port(),
             sampling_http: free_port(),
             sampling_grpc: free_port(),
+            jaeger_grpc: free_port(),
+            jaeger_http: free_port(),
+            zipkin: free_port(),
+            agent_compact: free_udp_port(),
+            agent_binary: free_udp_port(),
             admin: free_port(),
         }
     }
@@ -70,6 +85,11 @@ impl Spoor {
             .args(["--remote-storage.grpc.host-port", &format!("127.0.0.1:{}", ports.remote_storage)])
             .args(["--sampling.http.host-port", &format!("127.0.0.1:{}", ports.sampling_http)])
             .args(["--sampling.grpc.host-port", &format!("127.0.0.1:{}", ports.sampling_grpc)])
+            .args(["--collector.grpc-server.host-port", &format!("127.0.0.1:{}", ports.jaeger_grpc)])
+            .args(["--collector.http-server.host-port", &format!("127.0.0.1:{}", ports.jaeger_http)])
+            .args(["--collector.zipkin.host-port", &format!("127.0.0.1:{}", ports.zipkin)])
+            .args(["--processor.jaeger-compact.server-host-port", &format!("127.0.0.1:{}", ports.agent_compact)])
+            .args(["--processor.jaeger-binary.server-host-port", &format!("127.0.0.1:{}", ports.agent_binary)])
             .args(["--admin.http.host-port", &format!("127.0.0.1:{}", ports.admin)])
             .args(extra_args)
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
