@@ -47,9 +47,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on --query.http-server.host-port {}", query_config.host_port))?;
 
     let grpc_host_port = settings.string("query.grpc-server.host-port")?;
-    let grpc_listener = listen::bind(&grpc_host_port)
-        .await
-        .with_context(|| format!("cannot listen on --query.grpc-server.host-port {grpc_host_port}"))?;
+    let grpc_listener = match grpc_host_port.trim() {
+        "" => None,
+        host_port => Some(
+            listen::bind(host_port)
+                .await
+                .with_context(|| format!("cannot listen on --query.grpc-server.host-port {grpc_host_port}"))?,
+        ),
+    };
     let remote_storage_host_port = settings.string("remote-storage.grpc.host-port")?;
     let remote_storage_listener =
         match remote_storage_host_port.trim() {
@@ -92,6 +97,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let service = query_service.clone();
         let namespace = namespace.clone();
         async move {
+            let Some(grpc_listener) = grpc_listener else { return Ok(()) };
             let result = query_grpc::serve_grpc(grpc_listener, service, namespace, shutdown.stopped())
                 .await
                 .context("query gRPC server failed");

@@ -104,7 +104,7 @@ pub const SAMPLING: &[OptionSpec] = &[
 
 pub const QUERY: &[OptionSpec] = &[
     OptionSpec::new("query.http-server.host-port", Some(":16686"), "Query HTTP server (API and UI) host:port").jaeger(),
-    OptionSpec::new("query.grpc-server.host-port", Some(":16685"), "Query gRPC server (api_v2, api_v3, health) host:port")
+    OptionSpec::new("query.grpc-server.host-port", Some(":16685"), "Query gRPC server (api_v2, api_v3, health) host:port; empty turns it off")
         .jaeger(),
     OptionSpec::new(
         "remote-storage.grpc.host-port",
