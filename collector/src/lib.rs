@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod config;
 pub mod error;
+pub mod grpc_bytes;
 pub mod http_body;
 pub mod jaeger;
 pub mod listen;

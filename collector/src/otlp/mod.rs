@@ -106,7 +106,6 @@ impl OtlpServer {
             tracing::info!(address = %display_addr(&listener), "OTLP gRPC receiver listening");
             let service = grpc::trace_service(Arc::clone(&self.pipeline), &self.config);
             tonic::transport::Server::builder()
-                .layer(tower::util::MapResponseLayer::new(grpc::out_of_range_as_resource_exhausted))
                 .add_service(service)
                 .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.clone())
                 .await?;
