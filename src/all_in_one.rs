@@ -6,7 +6,10 @@ use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spoor_collector::{listen, CollectorMetrics, Pipeline, PipelineConfig};
 use spoor_model::Namespace;
-use spoor_query::{grpc as query_grpc, http as query_http, QueryMetrics, QueryService, QueryServiceOptions};
+use spoor_query::{
+    grpc as query_grpc, http as query_http, namespace_selector, serve_purge, QueryMetrics, QueryService,
+    QueryServiceOptions, TenancyConfig,
+};
 
 use crate::admin::{self, Health, HealthState};
 use crate::options::Settings;
@@ -64,6 +67,32 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             })?),
         };
 
+    let tenancy = TenancyConfig {
+        enabled: settings.bool("multi-tenancy.enabled")?,
+        header: settings.string("multi-tenancy.header")?,
+        tenants: settings
+            .string("multi-tenancy.tenants")?
+            .split(',')
+            .map(str::trim)
+            .filter(|tenant| !tenant.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    tenancy.validate().context("invalid --multi-tenancy.* options")?;
+    let namespaces = namespace_selector(&tenancy, Namespace::new(&query_config.namespace));
+
+    let purge_listener = if settings.bool("testing.purge-endpoint")? {
+        let host_port = settings.string("testing.purge-host-port")?;
+        tracing::warn!(address = %host_port, "the purge endpoint is on: POST /purge deletes all data");
+        Some(
+            listen::bind(&host_port)
+                .await
+                .with_context(|| format!("cannot listen on --testing.purge-host-port {host_port}"))?,
+        )
+    } else {
+        None
+    };
+
     let admin_host_port = settings.string("admin.http.host-port")?;
     let admin_listener = listen::bind(&admin_host_port)
         .await
@@ -83,22 +112,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         let service = query_service.clone();
         let config = query_config.clone();
+        let namespaces = namespaces.clone();
         async move {
-            let result = query_http::serve_on(query_listener, service, &config, shutdown.stopped())
-                .await
-                .context("query HTTP server failed");
+            let result =
+                query_http::serve_on_with_namespaces(query_listener, service, &config, namespaces, shutdown.stopped())
+                    .await
+                    .context("query HTTP server failed");
             shutdown.trigger();
             result
         }
     };
-    let namespace = Namespace::new(&query_config.namespace);
     let grpc = {
         let shutdown = shutdown.clone();
         let service = query_service.clone();
-        let namespace = namespace.clone();
+        let namespaces = namespaces.clone();
         async move {
             let Some(grpc_listener) = grpc_listener else { return Ok(()) };
-            let result = query_grpc::serve_grpc(grpc_listener, service, namespace, shutdown.stopped())
+            let result = query_grpc::serve_grpc_with_namespaces(grpc_listener, service, namespaces, shutdown.stopped())
                 .await
                 .context("query gRPC server failed");
             shutdown.trigger();
@@ -110,19 +140,30 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let service = query_service.clone();
         async move {
             let Some(listener) = remote_storage_listener else { return Ok(()) };
-            let result = query_grpc::serve_remote_storage(listener, service, namespace, shutdown.stopped())
-                .await
-                .context("remote-storage gRPC server failed");
+            let result =
+                query_grpc::serve_remote_storage_with_namespaces(listener, service, namespaces, shutdown.stopped())
+                    .await
+                    .context("remote-storage gRPC server failed");
             shutdown.trigger();
             result
         }
     };
-    let (receivers, query, grpc, remote_storage) = tokio::join!(receivers, query, grpc, remote_storage);
+    let purge = {
+        let shutdown = shutdown.clone();
+        let purger = store.purger();
+        async move {
+            let Some(listener) = purge_listener else { return Ok(()) };
+            let result = serve_purge(listener, purger, shutdown.stopped()).await.context("purge endpoint failed");
+            shutdown.trigger();
+            result
+        }
+    };
+    let (receivers, query, grpc, remote_storage, purge) = tokio::join!(receivers, query, grpc, remote_storage, purge);
     health.set(HealthState::Unavailable);
     // Receivers have stopped and answered every request in flight: flush and close the store.
     let closed = store.close().await;
     shutdown.stop_admin();
     let _ = admin_server.await;
     tracing::info!("spoor all-in-one stopped");
-    receivers.and(query).and(grpc).and(remote_storage).and(closed)
+    receivers.and(query).and(grpc).and(remote_storage).and(purge).and(closed)
 }

@@ -118,6 +118,15 @@ pub const QUERY: &[OptionSpec] = &[
         "Largest clock-skew correction applied to spans; 0s turns the adjuster off",
     )
     .jaeger(),
+    OptionSpec::new("multi-tenancy.enabled", Some("false"), "Choose each query's namespace by a request header (Jaeger's multi-tenancy)").jaeger(),
+    OptionSpec::new("multi-tenancy.header", Some("x-tenant"), "The header naming the tenant (namespace) of a query").jaeger(),
+    OptionSpec::new("multi-tenancy.tenants", Some(""), "Comma-separated allowed tenants; empty allows any").jaeger(),
+    OptionSpec::new(
+        "testing.purge-endpoint",
+        Some("false"),
+        "Serve POST /purge, which DELETES ALL DATA, for Jaeger's storage integration suite; never in production",
+    ),
+    OptionSpec::new("testing.purge-host-port", Some(":9231"), "Where the purge endpoint listens (with --testing.purge-endpoint)"),
     OptionSpec::new("query.max-spans-per-trace", Some("100000"), "Spans returned per trace; beyond it a warning"),
 ];
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use spoor_storage::{EmbeddedConfig, EmbeddedStore, MemoryStore, SpanReader, SpanWriter, SyncPolicy};
+use spoor_storage::{EmbeddedConfig, EmbeddedStore, MemoryStore, Purger, SpanReader, SpanWriter, SyncPolicy};
 
 use crate::options::Settings;
 
@@ -42,6 +42,13 @@ impl Store {
     }
 
     pub fn reader(&self) -> Arc<dyn SpanReader> {
+        match self {
+            Self::Embedded(store) => store.clone(),
+            Self::Memory(store) => store.clone(),
+        }
+    }
+
+    pub fn purger(&self) -> Arc<dyn Purger> {
         match self {
             Self::Embedded(store) => store.clone(),
             Self::Memory(store) => store.clone(),

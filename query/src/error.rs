@@ -11,6 +11,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The requested trace does not exist (HTTP 404, gRPC NOT_FOUND).
     NotFound,
+    /// The request names no tenant (HTTP 401, gRPC UNAUTHENTICATED).
+    Unauthenticated,
     /// The namespace is not configured or not allowed (HTTP 401, gRPC PERMISSION_DENIED).
     PermissionDenied,
     /// The storage cannot serve now (HTTP 503, gRPC UNAVAILABLE). Retryable.
@@ -31,6 +33,15 @@ pub enum QueryError {
     /// No span of the trace is stored (Jaeger's exact message).
     #[error("trace not found")]
     TraceNotFound,
+    /// Tenancy is on and the request has no tenant header (Jaeger's exact message).
+    #[error("missing tenant header")]
+    MissingTenant,
+    /// Tenancy is on and the request's tenant is not an allowed one (Jaeger's exact message).
+    #[error("unknown tenant")]
+    UnknownTenant,
+    /// Tenancy is on and the request names more than one tenant (Jaeger's exact message).
+    #[error("extra tenant header")]
+    ExtraTenantHeader,
     /// The storage failed; its own kind decides the status.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -41,10 +52,18 @@ impl QueryError {
         Self::InvalidArgument(message.into())
     }
 
+    /// A refusal by tenancy, which Jaeger answers before any handler runs (HTTP: the bare
+    /// message, no envelope).
+    pub fn is_tenancy_refusal(&self) -> bool {
+        matches!(self, Self::MissingTenant | Self::UnknownTenant | Self::ExtraTenantHeader)
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Self::TraceNotFound => ErrorKind::NotFound,
+            Self::MissingTenant => ErrorKind::Unauthenticated,
+            Self::UnknownTenant | Self::ExtraTenantHeader => ErrorKind::PermissionDenied,
             Self::Storage(error) => match error.kind() {
                 StorageErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
                 StorageErrorKind::Unavailable => ErrorKind::Unavailable,

@@ -17,6 +17,7 @@ pub(crate) enum ReadOperation {
     FindTraceIds,
     GetServices,
     GetOperations,
+    GetDependencies,
 }
 
 impl ReadOperation {
@@ -27,6 +28,7 @@ impl ReadOperation {
             Self::FindTraceIds => "find_trace_ids",
             Self::GetServices => "get_services",
             Self::GetOperations => "get_operations",
+            Self::GetDependencies => "get_dependencies",
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use spoor_model::{Namespace, Span};
-use spoor_storage::{FoundTraceId, GetTraceRequest, Operation, OperationQuery, SpanReader, TraceQuery};
+use spoor_storage::{
+    DependencyLink, DependencyQuery, FoundTraceId, GetTraceRequest, Operation, OperationQuery, SpanReader, TraceQuery,
+};
 
 use crate::adjuster;
 use crate::error::QueryError;
@@ -127,6 +129,19 @@ impl QueryService {
         let started = Instant::now();
         let result = self.reader.operations(ns, query).await;
         self.metrics.record(ReadOperation::GetOperations, result.is_ok(), started.elapsed());
+        Ok(result?)
+    }
+
+    /// Service dependency links of spans that start in the query's window (Jaeger's
+    /// `GetDependencies`), one per (parent, child), sorted by parent then child.
+    pub async fn dependencies(
+        &self,
+        ns: &Namespace,
+        query: &DependencyQuery,
+    ) -> Result<Vec<DependencyLink>, QueryError> {
+        let started = Instant::now();
+        let result = self.reader.dependencies(ns, query).await;
+        self.metrics.record(ReadOperation::GetDependencies, result.is_ok(), started.elapsed());
         Ok(result?)
     }
 

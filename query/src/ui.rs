@@ -328,7 +328,7 @@ mod tests {
     async fn unknown_api_paths_are_json_404_envelopes() {
         for (base, uri) in [
             ("/", "/api/nope"),
-            ("/", "/api/dependencies?endTs=1&lookback=2"),
+            ("/", "/api/metrics/calls?service=x&endTs=1"),
             ("/", "/api"),
             ("/jaeger", "/jaeger/api/nope"),
             ("/jaeger", "/api/nope"),

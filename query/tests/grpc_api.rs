@@ -22,10 +22,9 @@ use spoor_model::proto::jaeger::storage::v2 as storage_v2;
 use spoor_model::proto::jaeger::storage::v2::dependency_reader_client::DependencyReaderClient;
 use spoor_model::proto::jaeger::storage::v2::trace_reader_client::TraceReaderClient;
 use spoor_model::{KeyValue, Namespace, Span, SpanBatch, TraceId};
-use spoor_query::grpc::{serve_grpc, serve_grpc_with_namespaces, serve_remote_storage};
-use spoor_query::http::NamespaceSelector;
-use spoor_query::{QueryError, QueryMetrics, QueryService, QueryServiceOptions};
-use spoor_storage::{MemoryStore, SpanReader, SpanWriter, StorageError};
+use spoor_query::grpc::{serve_grpc, serve_remote_storage};
+use spoor_query::{QueryMetrics, QueryService, QueryServiceOptions};
+use spoor_storage::{MemoryStore, SpanReader, SpanWriter};
 use support::*;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -377,13 +376,44 @@ async fn api_v2_get_operations_lists_names_once_and_operations_with_their_span_k
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
 
+/// The fixtures' one link between services: the golden trace's frontend calls the backend
+/// through a Zipkin-style shared span id.
+fn fixture_window() -> (Option<Timestamp>, Option<Timestamp>) {
+    (time(T0 - HOUR_NANOS), time(T0 + HOUR_NANOS))
+}
+
 #[tokio::test]
-async fn api_v2_get_dependencies_and_archive_trace_are_unimplemented_with_a_reason() {
+async fn api_v2_get_dependencies_computes_links_from_the_spans_in_the_window() {
+    let server = Server::query().await;
+    let (start_time, end_time) = fixture_window();
+    let request = api_v2::GetDependenciesRequest { start_time, end_time };
+    let response = server.api_v2().get_dependencies(request).await.unwrap().into_inner();
+    assert_eq!(
+        response.dependencies,
+        vec![api_v2::DependencyLink {
+            parent: "frontend.shop".into(),
+            child: "backend.shop".into(),
+            call_count: 1,
+            source: "jaeger".into(),
+        }]
+    );
+
+    let later =
+        api_v2::GetDependenciesRequest { start_time: time(T0 + HOUR_NANOS), end_time: time(T0 + 2 * HOUR_NANOS) };
+    assert!(server.api_v2().get_dependencies(later).await.unwrap().into_inner().dependencies.is_empty());
+}
+
+#[tokio::test]
+async fn api_v2_get_dependencies_requires_both_times() {
     let server = Server::query().await;
     let status = server.api_v2().get_dependencies(api_v2::GetDependenciesRequest::default()).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("dependencies"), "{}", status.message());
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(status.message(), "start_time is required");
+}
 
+#[tokio::test]
+async fn api_v2_archive_trace_is_unimplemented_with_a_reason() {
+    let server = Server::query().await;
     let request = api_v2::ArchiveTraceRequest { trace_id: BIG_TRACE_ID.to_bytes().to_vec(), ..Default::default() };
     let status = server.api_v2().archive_trace(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
@@ -565,11 +595,19 @@ async fn api_v3_find_trace_summaries_summarise_every_matching_trace() {
 }
 
 #[tokio::test]
-async fn api_v3_get_dependencies_is_unimplemented_with_a_reason() {
+async fn api_v3_get_dependencies_computes_links_from_the_spans_in_the_window() {
     let server = Server::query().await;
-    let status = server.api_v3().get_dependencies(api_v3::GetDependenciesRequest::default()).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("dependencies"), "{}", status.message());
+    let (start_time, end_time) = fixture_window();
+    let request = api_v3::GetDependenciesRequest { start_time, end_time };
+    let response = server.api_v3().get_dependencies(request).await.unwrap().into_inner();
+    assert_eq!(
+        response.dependencies,
+        vec![api_v3::Dependency { parent: "frontend.shop".into(), child: "backend.shop".into(), call_count: 1 }]
+    );
+    let inverted = api_v3::GetDependenciesRequest { start_time: time(T0), end_time: time(T0 - 1) };
+    let status = server.api_v3().get_dependencies(inverted).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(status.message(), "end_time is before start_time");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,16 +726,27 @@ async fn remote_storage_find_without_time_range_is_invalid_argument() {
 }
 
 #[tokio::test]
-async fn remote_storage_get_dependencies_is_unimplemented_with_a_reason() {
+async fn remote_storage_get_dependencies_computes_links_with_their_source() {
     let server = Server::remote_storage().await;
     let mut client = DependencyReaderClient::new(server.channel.clone());
+    let (start_time, end_time) = fixture_window();
+    let request = storage_v2::GetDependenciesRequest { start_time, end_time };
+    let response = client.get_dependencies(request).await.unwrap().into_inner();
+    assert_eq!(
+        response.dependencies,
+        vec![storage_v2::Dependency {
+            parent: "frontend.shop".into(),
+            child: "backend.shop".into(),
+            call_count: 1,
+            source: "jaeger".into(),
+        }]
+    );
     let status = client.get_dependencies(storage_v2::GetDependenciesRequest::default()).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("dependencies"), "{}", status.message());
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Health, shutdown, tenancy
+// Health, shutdown (tenancy: tests/tenancy.rs)
 
 async fn health_of(client: &mut HealthClient<Channel>, service: &str) -> Result<ServingStatus, tonic::Status> {
     let response = client.check(HealthCheckRequest { service: service.to_owned() }).await?.into_inner();
@@ -746,44 +795,4 @@ async fn server_stops_cleanly_on_shutdown() {
     let server = Server::remote_storage().await;
     let _ = server.trace_reader().get_services(storage_v2::GetServicesRequest {}).await.unwrap();
     server.shut_down().await.expect("server stops cleanly");
-}
-
-/// Tenancy the way Jaeger does it: the `x-tenant` header names the namespace.
-struct TenantHeader;
-
-impl NamespaceSelector for TenantHeader {
-    fn select(&self, headers: &http::HeaderMap) -> Result<Namespace, QueryError> {
-        match headers.get("x-tenant").and_then(|value| value.to_str().ok()) {
-            Some(tenant) => Ok(Namespace::new(tenant)),
-            None => Err(StorageError::UnknownNamespace("missing tenant header".into()).into()),
-        }
-    }
-}
-
-#[tokio::test]
-async fn namespace_selector_reads_the_tenant_from_request_metadata() {
-    let store = Arc::new(MemoryStore::new());
-    store.write(&Namespace::new("team-a"), SpanBatch::new(big_trace())).await.unwrap();
-    let service = query_service(store);
-    let server = Server::start(|listener, signal| {
-        serve_grpc_with_namespaces(listener, service, Arc::new(TenantHeader), async {
-            let _ = signal.await;
-        })
-    })
-    .await;
-
-    let services_of = |tenant: Option<&'static str>| {
-        let mut client = server.api_v3();
-        async move {
-            let mut request = tonic::Request::new(api_v3::GetServicesRequest {});
-            if let Some(tenant) = tenant {
-                request.metadata_mut().insert("x-tenant", tenant.parse().expect("ascii metadata"));
-            }
-            client.get_services(request).await.map(|response| response.into_inner().services)
-        }
-    };
-    assert_eq!(services_of(Some("team-a")).await.unwrap(), vec!["big-svc"]);
-    assert_eq!(services_of(Some("team-b")).await.unwrap(), Vec::<String>::new());
-    let status = services_of(None).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::PermissionDenied);
 }

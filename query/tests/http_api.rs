@@ -11,7 +11,8 @@ use spoor_model::{KeyValue, Namespace, SpanKind, TraceId};
 use spoor_query::http::{router, serve_on, QueryHttpConfig};
 use spoor_query::{QueryMetrics, QueryService, QueryServiceOptions};
 use spoor_storage::{
-    Capabilities, FoundTraceId, GetTraceRequest, Operation, OperationQuery, SpanReader, StorageError, Trace, TraceQuery,
+    Capabilities, DependencyLink, DependencyQuery, FoundTraceId, GetTraceRequest, Operation, OperationQuery,
+    SpanReader, StorageError, Trace, TraceQuery,
 };
 use support::*;
 
@@ -362,6 +363,79 @@ async fn requests_read_only_the_configured_namespace() {
     assert_eq!(api.get("/api/traces/0000000000000002").await.status, StatusCode::NOT_FOUND);
 }
 
+/// frontend calls cart twice (in two traces) and cart calls db once, an hour ago.
+async fn api_with_dependencies() -> Api {
+    let api = Api::new();
+    let frontend = process("frontend", vec![]);
+    let cart = process("cart", vec![]);
+    let db = process("db", vec![]);
+    let start = now_unix_nano() - 3600 * SECOND_NANOS;
+    for trace in 1..=2 {
+        let trace_id = TraceId::new(0, trace);
+        let mut spans = vec![
+            span(trace_id, 1, None, "GET /", start, 100, &frontend),
+            span(trace_id, 2, Some(1), "get", start + 1, 50, &cart),
+            span(trace_id, 3, Some(2), "compute", start + 2, 10, &cart),
+        ];
+        if trace == 1 {
+            spans.push(span(trace_id, 4, Some(2), "SELECT", start + 3, 10, &db));
+        }
+        api.write(spans).await;
+    }
+    api
+}
+
+#[tokio::test]
+async fn dependencies_are_links_between_services_with_calls_summed() {
+    let api = api_with_dependencies().await;
+    let response = api.get("/api/dependencies").await;
+    assert_eq!(
+        response.body,
+        r#"{"data":[{"parent":"cart","child":"db","callCount":1},{"parent":"frontend","child":"cart","callCount":2}],"total":0,"limit":0,"offset":0,"errors":null}"#
+    );
+    assert_eq!(response.content_type(), "application/json");
+}
+
+#[tokio::test]
+async fn dependencies_filter_by_service_as_parent_or_child() {
+    let api = api_with_dependencies().await;
+    let data = |uri: &'static str| {
+        let api = &api;
+        async move { api.get(uri).await.ok_json()["data"].clone() }
+    };
+    assert_eq!(
+        data("/api/dependencies?service=db").await,
+        serde_json::json!([{"parent":"cart","child":"db","callCount":1}])
+    );
+    assert_eq!(data("/api/dependencies?service=cart").await.as_array().map(Vec::len), Some(2));
+    assert_eq!(data("/api/dependencies?service=nobody").await, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn dependencies_window_is_end_ts_and_lookback_in_milliseconds() {
+    let api = api_with_dependencies().await;
+    let now_ms = now_unix_nano() / 1_000_000;
+    let recent = api.get(&format!("/api/dependencies?endTs={now_ms}&lookback=1800000")).await;
+    assert_eq!(recent.ok_json()["data"], serde_json::json!([]), "the spans started an hour ago");
+    let two_hours = api.get(&format!("/api/dependencies?endTs={now_ms}&lookback=7200000")).await;
+    assert_eq!(two_hours.ok_json()["data"].as_array().map(Vec::len), Some(2));
+    let day_before = api.get(&format!("/api/dependencies?endTs={}", now_ms - 2 * 3600 * 1000)).await;
+    assert_eq!(day_before.ok_json()["data"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn dependencies_reject_malformed_times_with_jaegers_message() {
+    let api = Api::new();
+    api.get("/api/dependencies?endTs=yesterday").await.assert_error(
+        StatusCode::BAD_REQUEST,
+        r#"unable to parse param 'endTs': strconv.ParseInt: parsing "yesterday": invalid syntax"#,
+    );
+    api.get("/api/dependencies?lookback=1h").await.assert_error(
+        StatusCode::BAD_REQUEST,
+        r#"unable to parse param 'lookback': strconv.ParseInt: parsing "1h": invalid syntax"#,
+    );
+}
+
 /// A backend that fails every read with the given error.
 struct FailingReader(fn() -> StorageError);
 
@@ -377,6 +451,9 @@ impl SpanReader for FailingReader {
         Err((self.0)())
     }
     async fn operations(&self, _: &Namespace, _: &OperationQuery) -> spoor_storage::Result<Vec<Operation>> {
+        Err((self.0)())
+    }
+    async fn dependencies(&self, _: &Namespace, _: &DependencyQuery) -> spoor_storage::Result<Vec<DependencyLink>> {
         Err((self.0)())
     }
     fn capabilities(&self) -> Capabilities {
@@ -412,6 +489,9 @@ async fn storage_failures_map_to_statuses_by_error_kind() {
     get(&overloaded, "/api/operations?service=x")
         .await
         .assert_error(StatusCode::TOO_MANY_REQUESTS, "storage overloaded: queue full");
+    get(&overloaded, "/api/dependencies")
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "storage overloaded: queue full");
 }
 
 #[tokio::test]
@@ -424,9 +504,10 @@ async fn query_metrics_count_storage_reads_by_operation_and_result() {
     get(&router, "/api/services").await;
     get(&router, "/api/traces/00000000000000aa").await;
     get(&router, "/api/traces?service=svc").await;
+    get(&router, "/api/dependencies").await;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    for operation in ["get_services", "get_trace", "find_traces"] {
+    for operation in ["get_services", "get_trace", "find_traces", "get_dependencies"] {
         let line = format!("jaeger_query_requests_total{{operation=\"{operation}\",result=\"ok\"}} 1");
         assert!(text.contains(&line), "missing {line} in\n{text}");
     }

@@ -1,5 +1,5 @@
 //! Loads Envoy-like spans into an embedded store and prints the ingest rate and get-trace /
-//! search latencies (the figures in BENCHMARKS.md).
+//! search / dependency latencies (the figures in BENCHMARKS.md).
 //!
 //! ```text
 //! cargo run --release -p spoor-storage --example embedded_load -- \
@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spoor_model::{Namespace, TraceId};
-use spoor_storage::{EmbeddedConfig, EmbeddedStore, GetTraceRequest, SpanReader, SpanWriter, SyncPolicy, TraceQuery};
+use spoor_storage::{
+    DependencyQuery, EmbeddedConfig, EmbeddedStore, GetTraceRequest, SpanReader, SpanWriter, SyncPolicy, TraceQuery,
+};
 
 struct Options {
     spans: usize,
@@ -220,6 +222,19 @@ async fn run(options: &Options, dir: &Path) {
         latencies.push(began.elapsed());
     }
     report("find_traces (ids + 20 whole traces): service, limit 20", &mut latencies);
+
+    for (name, lookback) in [("last 24 h", 24 * 3600), ("last 10 min", 600)] {
+        let query = DependencyQuery { end_time_unix_nano: now, lookback: Duration::from_secs(lookback) };
+        let mut latencies = Vec::new();
+        let mut links = Vec::new();
+        for _ in 0..5 {
+            let began = Instant::now();
+            links = store.dependencies(&ns, &query).await.expect("dependencies");
+            latencies.push(began.elapsed());
+        }
+        let calls: u64 = links.iter().map(|link| link.call_count).sum();
+        report(&format!("dependencies ({name}) -> {} links, {calls} calls", links.len()), &mut latencies);
+    }
 
     let store = Arc::try_unwrap(store).ok().expect("no other owner");
     let began = Instant::now();

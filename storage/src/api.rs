@@ -5,6 +5,7 @@
 //! call read or write another namespace's data.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use spoor_model::{Namespace, Span, SpanBatch, SpanKind, TraceId};
@@ -157,6 +158,45 @@ pub struct OperationQuery {
     pub span_kind: Option<SpanKind>,
 }
 
+/// Calls from one service to another, derived from spans (Jaeger's `DependencyLink`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DependencyLink {
+    /// The calling service.
+    pub parent: String,
+    /// The called service.
+    pub child: String,
+    pub call_count: u64,
+    /// What the link was derived from: [`DEPENDENCY_SOURCE_SPANS`] for links computed from
+    /// stored spans (Jaeger's `source`).
+    pub source: String,
+}
+
+/// The `source` of links computed from stored spans; Jaeger's value for links derived from its
+/// own traces.
+pub const DEPENDENCY_SOURCE_SPANS: &str = "jaeger";
+
+/// How long before a dependency window a parent span may start and still be found for certain
+/// (Jaeger's default maximum trace duration).
+pub const DEPENDENCY_PARENT_LEAD: Duration = Duration::from_secs(24 * 3600);
+
+/// The time window of a dependency read: spans that start in `[end - lookback, end]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DependencyQuery {
+    /// Inclusive, nanoseconds since the epoch.
+    pub end_time_unix_nano: u64,
+    /// How far before `end_time_unix_nano` the window begins (the beginning is inclusive and
+    /// saturates at the epoch).
+    pub lookback: Duration,
+}
+
+impl DependencyQuery {
+    /// The window `[start, end]`, both inclusive, in nanoseconds since the epoch.
+    pub fn window(&self) -> (u64, u64) {
+        let lookback_nanos = u64::try_from(self.lookback.as_nanos()).unwrap_or(u64::MAX);
+        (self.end_time_unix_nano.saturating_sub(lookback_nanos), self.end_time_unix_nano)
+    }
+}
+
 /// What a backend can do, so callers (and the conformance suite) know what to expect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -213,7 +253,40 @@ pub trait SpanReader: Send + Sync + 'static {
     /// Operations of a service, sorted by name then kind.
     async fn operations(&self, ns: &Namespace, query: &OperationQuery) -> Result<Vec<Operation>>;
 
+    /// The service dependency links of namespace `ns`, computed from its stored spans:
+    ///
+    /// - A span that starts within [`DependencyQuery::window`] (both ends inclusive) and whose
+    ///   parent span — its first CHILD_OF reference within the same trace — is stored in the
+    ///   namespace with a different service name counts as one call from the parent's service to
+    ///   the span's service. The parent may start outside the window. A span whose parent is not
+    ///   stored, or has the same service, counts nothing; FOLLOWS_FROM references count nothing.
+    ///   A backend MAY miss a parent that starts more than [`DEPENDENCY_PARENT_LEAD`] before the
+    ///   window, so that it need not read all of its data for a short window.
+    /// - Zipkin-style shared span ids, as the query adjusters read them: a server span that
+    ///   shares its span id with a client span is called by that client span, and a span whose
+    ///   parent id is such a shared id is the child of the server span.
+    /// - A span stored twice (same trace id, span id and content) counts once.
+    /// - The result has one link per (parent, child) with the calls summed, sorted by parent then
+    ///   child, each with `source` [`DEPENDENCY_SOURCE_SPANS`]. No spans is an empty list, not an
+    ///   error.
+    async fn dependencies(&self, ns: &Namespace, query: &DependencyQuery) -> Result<Vec<DependencyLink>>;
+
     fn capabilities(&self) -> Capabilities;
+}
+
+/// Deletes everything a backend stores. For tests only: Jaeger's storage integration suite purges
+/// the backend between its tests (`POST /purge` on port 9231).
+#[async_trait]
+pub trait Purger: Send + Sync + 'static {
+    /// Deletes every span, service and operation of every namespace.
+    ///
+    /// - `Ok` MUST mean that reads started after it returns see nothing written by writes that
+    ///   returned before it was called, and that writes started after it returns are kept.
+    /// - It MUST be safe while writes and reads are in flight, but their outcome is open: spans
+    ///   of a write that overlaps the purge MAY be kept or purged, and an overlapping read MAY
+    ///   see data either way or fail with a retryable error. A caller that needs an empty store
+    ///   lets its writes finish first (as Jaeger's suite does).
+    async fn purge(&self) -> Result<()>;
 }
 
 /// A backend that both writes and reads.

@@ -7,10 +7,12 @@
 //! and the suite still runs in parallel. Reads are retried for a few seconds before failing, for
 //! backends whose writes become visible after a refresh (Elasticsearch).
 //!
-//! A backend runs the whole suite with one macro:
+//! A backend runs the whole suite with one macro, and the purge checks (which need a store of
+//! their own, because a purge deletes every namespace) with another:
 //!
 //! ```ignore
 //! spoor_storage::storage_conformance_tests!(|| async { std::sync::Arc::new(MemoryStore::new()) });
+//! spoor_storage::storage_purge_conformance_tests!(|| async { std::sync::Arc::new(MemoryStore::new()) });
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,8 +27,8 @@ use spoor_model::{
 };
 
 use crate::api::{
-    ErrorKind, GetTraceRequest, Operation, OperationQuery, SpanReader, SpanStore, SpanWriter, Trace, TraceQuery,
-    DEFAULT_SEARCH_LIMIT,
+    DependencyLink, DependencyQuery, ErrorKind, GetTraceRequest, Operation, OperationQuery, Purger, SpanReader,
+    SpanStore, SpanWriter, Trace, TraceQuery, DEFAULT_SEARCH_LIMIT, DEPENDENCY_SOURCE_SPANS,
 };
 
 /// How long a read is retried before the suite declares a failure.
@@ -64,6 +66,10 @@ macro_rules! storage_conformance_tests {
             namespaces_are_isolated,
             searches_without_service_when_capable,
             rejects_inverted_ranges,
+            dependencies_count_calls_between_services,
+            dependencies_follow_shared_span_ids,
+            dependencies_count_only_spans_starting_in_the_window,
+            dependencies_are_isolated_per_namespace,
         );
     };
     (@tests $factory:expr; $($name:ident),+ $(,)?) => {
@@ -73,6 +79,18 @@ macro_rules! storage_conformance_tests {
                 $crate::conformance::$name($factory).await;
             }
         )+
+    };
+}
+
+/// Runs the purge checks as one `#[tokio::test]` each. The factory must make a store no other
+/// test uses: a purge deletes every namespace.
+#[macro_export]
+macro_rules! storage_purge_conformance_tests {
+    ($factory:expr) => {
+        $crate::storage_conformance_tests!(@tests $factory;
+            purge_deletes_every_namespace,
+            purge_is_safe_while_writes_are_in_flight,
+        );
     };
 }
 
@@ -788,6 +806,195 @@ where
     assert_eq!(error.kind(), ErrorKind::InvalidArgument);
 }
 
+/// A span of another service under a CHILD_OF parent in the same trace is one call; a child of
+/// the same service, a parent that is not stored and a FOLLOWS_FROM reference are none. Parents
+/// written after their children are found, and a span written twice counts once.
+pub async fn dependencies_count_calls_between_services<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let t = base_time();
+    let first = TraceId::new(0, 0xd1);
+    let second = TraceId::new(0x5, 0xd2);
+    let root = span(first, 1, "frontend", "GET /", t, 100);
+    let cart = child_of(span(first, 2, "cart", "get", t + 1, 50), 1);
+    let cart_internal = child_of(span(first, 3, "cart", "compute", t + 2, 10), 2);
+    let db = child_of(span(first, 4, "db", "SELECT", t + 3, 10), 2);
+    let orphan = child_of(span(first, 5, "billing", "charge", t + 4, 10), 99);
+    let mut follower = span(first, 6, "email", "send", t + 5, 10);
+    follower.references = vec![SpanRef { ref_type: RefType::FollowsFrom, trace_id: first, span_id: SpanId(1) }];
+    let other_root = span(second, 1, "frontend", "GET /", t + 10, 100);
+    let other_cart = child_of(span(second, 2, "cart", "get", t + 11, 50), 1);
+    // Children before their parents, in separate writes, as tracers usually send them.
+    write(&*store, &ns, vec![cart.clone(), cart_internal, db, orphan, follower, other_cart]).await;
+    write(&*store, &ns, vec![root, other_root, cart]).await;
+
+    let links = dependencies_until(&*store, &ns, &around_base_time(), |links| total_calls(links) >= 3).await;
+    assert_eq!(links, vec![link("cart", "db", 1), link("frontend", "cart", 2)]);
+}
+
+/// Zipkin-style shared span ids: the server span sharing a client span's id is called by it, and
+/// the children of the shared id are the server's.
+pub async fn dependencies_follow_shared_span_ids<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let t = base_time();
+    let trace_id = TraceId::new(0, 0x5a);
+    let with_kind = |mut span: Span, kind: &str| {
+        span.tags.push(KeyValue::string("span.kind", kind));
+        span
+    };
+    let root = with_kind(span(trace_id, 1, "frontend", "GET /", t, 100), "server");
+    let client = with_kind(child_of(span(trace_id, 2, "frontend", "GET /api", t + 1, 50), 1), "client");
+    let server = with_kind(child_of(span(trace_id, 2, "backend", "GET /api", t + 2, 40), 1), "server");
+    let query = with_kind(child_of(span(trace_id, 3, "db", "SELECT", t + 3, 10), 2), "client");
+    write(&*store, &ns, vec![root, client, server, query]).await;
+
+    let links = dependencies_until(&*store, &ns, &around_base_time(), |links| total_calls(links) >= 2).await;
+    assert_eq!(links, vec![link("backend", "db", 1), link("frontend", "backend", 1)]);
+}
+
+/// A call counts when the child span starts in `[end - lookback, end]` (both inclusive), wherever
+/// its parent starts.
+pub async fn dependencies_count_only_spans_starting_in_the_window<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let t = base_time();
+    let trace_id = TraceId::new(0, 0x3e);
+    let root = span(trace_id, 1, "frontend", "GET /", t - 30 * MINUTE_NANOS, 100);
+    let before = child_of(span(trace_id, 2, "early", "op", t - SECOND_NANOS - 1, 10), 1);
+    let at_start = child_of(span(trace_id, 3, "first", "op", t - SECOND_NANOS, 10), 1);
+    let at_end = child_of(span(trace_id, 4, "last", "op", t, 10), 1);
+    let after = child_of(span(trace_id, 5, "late", "op", t + 1, 10), 1);
+    write(&*store, &ns, vec![root, before, at_start, at_end, after]).await;
+
+    let window = DependencyQuery { end_time_unix_nano: t, lookback: Duration::from_secs(1) };
+    let links = dependencies_until(&*store, &ns, &window, |links| total_calls(links) >= 2).await;
+    assert_eq!(links, vec![link("frontend", "first", 1), link("frontend", "last", 1)]);
+    let everything = dependencies_until(&*store, &ns, &around_base_time(), |links| total_calls(links) >= 4).await;
+    assert_eq!(total_calls(&everything), 4);
+}
+
+/// Links are computed from the namespace's own spans only.
+pub async fn dependencies_are_isolated_per_namespace<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let team_a = unique_namespace();
+    let team_b = unique_namespace();
+    let t = base_time();
+    let trace_id = TraceId::new(0, 0x15);
+    // The parent is in team_a, its child in team_b: no link in either.
+    write(&*store, &team_a, vec![span(trace_id, 1, "frontend", "GET /", t, 10)]).await;
+    write(&*store, &team_b, vec![child_of(span(trace_id, 2, "cart", "get", t + 1, 5), 1)]).await;
+    write(&*store, &team_b, vec![span(trace_id, 3, "cart-root", "op", t + 2, 5)]).await;
+    write(&*store, &team_b, vec![child_of(span(trace_id, 4, "stock", "op", t + 3, 5), 3)]).await;
+
+    let links_b = dependencies_until(&*store, &team_b, &around_base_time(), |links| !links.is_empty()).await;
+    assert_eq!(links_b, vec![link("cart-root", "stock", 1)]);
+    let links_a = store.dependencies(&team_a, &around_base_time()).await.expect("dependencies");
+    assert!(links_a.is_empty(), "{links_a:?}");
+    let unused = store.dependencies(&unique_namespace(), &around_base_time()).await.expect("dependencies");
+    assert!(unused.is_empty(), "a namespace never written has no links");
+}
+
+/// After a purge no namespace has spans, services, operations or links; writes after it are kept.
+pub async fn purge_deletes_every_namespace<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore + Purger,
+{
+    let store = factory().await;
+    let team_a = unique_namespace();
+    let team_b = unique_namespace();
+    let t = base_time();
+    let trace_id = TraceId::new(0, 0x9e);
+    let spans =
+        vec![span(trace_id, 1, "frontend", "GET /", t, 10), child_of(span(trace_id, 2, "cart", "get", t, 5), 1)];
+    write(&*store, &team_a, spans.clone()).await;
+    write(&*store, &team_b, spans.clone()).await;
+    let _ = get(&*store, &team_b, trace_id).await.expect("written");
+
+    store.purge().await.expect("purge succeeds");
+    for ns in [&team_a, &team_b] {
+        let trace = store.get_trace(ns, GetTraceRequest::new(trace_id)).await.expect("get");
+        assert!(trace.is_none(), "the trace survived the purge in {ns}");
+        assert!(store.services(ns).await.expect("services").is_empty());
+        let operations = OperationQuery { service_name: "frontend".into(), span_kind: None };
+        assert!(store.operations(ns, &operations).await.expect("operations").is_empty());
+        assert!(search(&*store, ns, &query_for("frontend")).await.is_empty());
+        assert!(store.dependencies(ns, &around_base_time()).await.expect("dependencies").is_empty());
+    }
+    store.purge().await.expect("purging an empty store succeeds");
+
+    write(&*store, &team_a, spans.clone()).await;
+    let trace = get(&*store, &team_a, trace_id).await.expect("a write after the purge is kept");
+    assert_same_spans(&trace.spans, &spans);
+    assert_eq!(store.services(&team_a).await.expect("services"), vec!["cart".to_owned(), "frontend".to_owned()]);
+}
+
+/// Purging while writes are in flight fails no write with a permanent error, and the store
+/// keeps working afterwards.
+pub async fn purge_is_safe_while_writes_are_in_flight<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore + Purger,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let t = base_time();
+    let writer = |first_trace: u64| {
+        let store = &*store;
+        let ns = &ns;
+        async move {
+            for trace in first_trace..first_trace + 40 {
+                let spans = vec![span(TraceId::new(0, trace), 1, "frontend", "GET /", t, 10)];
+                if let Err(error) = store.write(ns, SpanBatch::new(spans)).await {
+                    assert!(error.kind().is_retryable(), "a write overlapping a purge failed for good: {error}");
+                }
+            }
+        }
+    };
+    let purges = async {
+        for _ in 0..3 {
+            store.purge().await.expect("purge succeeds");
+            tokio::task::yield_now().await;
+        }
+    };
+    futures::join!(writer(1_000), writer(2_000), writer(3_000), purges);
+
+    let after = span(TraceId::new(0, 0xafe), 1, "after", "op", t, 10);
+    write(&*store, &ns, vec![after.clone()]).await;
+    let trace = get(&*store, &ns, after.trace_id).await.expect("the store works after purges");
+    assert_eq!(trace.spans, vec![after]);
+    assert!(store.services(&ns).await.expect("services").contains(&"after".to_owned()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers (public so backend-specific tests can build the same spans)
 // ---------------------------------------------------------------------------------------------
@@ -833,6 +1040,39 @@ pub fn query_for(service: &str) -> TraceQuery {
         start_time_max_unix_nano: t + 20 * MINUTE_NANOS,
         ..TraceQuery::default()
     }
+}
+
+/// `span` with a CHILD_OF reference to `parent` in its own trace.
+pub fn child_of(mut span: Span, parent: u64) -> Span {
+    span.references.push(SpanRef { ref_type: RefType::ChildOf, trace_id: span.trace_id, span_id: SpanId(parent) });
+    span
+}
+
+/// A dependency window of two hours around [`base_time`].
+fn around_base_time() -> DependencyQuery {
+    DependencyQuery { end_time_unix_nano: base_time() + 60 * MINUTE_NANOS, lookback: Duration::from_secs(2 * 3600) }
+}
+
+fn link(parent: &str, child: &str, call_count: u64) -> DependencyLink {
+    DependencyLink {
+        parent: parent.to_owned(),
+        child: child.to_owned(),
+        call_count,
+        source: DEPENDENCY_SOURCE_SPANS.to_owned(),
+    }
+}
+
+fn total_calls(links: &[DependencyLink]) -> u64 {
+    links.iter().map(|link| link.call_count).sum()
+}
+
+async fn dependencies_until<S: SpanStore + ?Sized>(
+    store: &S,
+    ns: &Namespace,
+    query: &DependencyQuery,
+    done: impl Fn(&Vec<DependencyLink>) -> bool,
+) -> Vec<DependencyLink> {
+    eventually(|| store.dependencies(ns, query), done).await
 }
 
 fn with_tags(query: TraceQuery, tags: &[(&str, &str)]) -> TraceQuery {

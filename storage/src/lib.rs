@@ -1,4 +1,4 @@
-//! Spoor's storage contract ([`SpanWriter`], [`SpanReader`]) and its backends.
+//! Spoor's storage contract ([`SpanWriter`], [`SpanReader`], [`Purger`]) and its backends.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -6,12 +6,14 @@ pub mod conformance;
 pub mod embedded;
 pub mod memory;
 
+mod dependencies;
 mod hashing;
 mod matching;
 
 pub use api::{
-    Capabilities, ErrorKind, FoundTraceId, GetTraceRequest, Operation, OperationQuery, Result, SpanReader, SpanStore,
-    SpanWriter, StorageError, Trace, TraceQuery, DEFAULT_SEARCH_LIMIT,
+    Capabilities, DependencyLink, DependencyQuery, ErrorKind, FoundTraceId, GetTraceRequest, Operation, OperationQuery,
+    Purger, Result, SpanReader, SpanStore, SpanWriter, StorageError, Trace, TraceQuery, DEFAULT_SEARCH_LIMIT,
+    DEPENDENCY_PARENT_LEAD, DEPENDENCY_SOURCE_SPANS,
 };
 pub use embedded::{EmbeddedConfig, EmbeddedStore, SyncPolicy};
 pub use memory::MemoryStore;

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::QueryError;
 use crate::grpc::convert::{
-    span_kind_filter, spans_with_trace_warnings, trace_id_from_bytes, trace_lookup, SearchFields,
+    dependency_query, span_kind_filter, spans_with_trace_warnings, trace_id_from_bytes, trace_lookup, SearchFields,
 };
 use crate::grpc::status::unimplemented;
 use crate::grpc::GrpcContext;
@@ -103,11 +103,25 @@ impl ApiV2QueryService for ApiV2 {
         Ok(Response::new(pb::GetOperationsResponse { operation_names, operations }))
     }
 
+    /// Links of spans starting in `[start_time, end_time]`, computed from the stored spans.
     async fn get_dependencies(
         &self,
-        _request: Request<pb::GetDependenciesRequest>,
+        request: Request<pb::GetDependenciesRequest>,
     ) -> Result<Response<pb::GetDependenciesResponse>, Status> {
-        Err(unimplemented("GetDependencies", "spoor does not compute service dependencies yet"))
+        let namespace = self.context.namespace(&request)?;
+        let request = request.into_inner();
+        let query = dependency_query(request.start_time.as_ref(), request.end_time.as_ref())?;
+        let links = self.context.service.dependencies(&namespace, &query).await?;
+        let dependencies = links
+            .into_iter()
+            .map(|link| pb::DependencyLink {
+                parent: link.parent,
+                child: link.child,
+                call_count: link.call_count,
+                source: link.source,
+            })
+            .collect();
+        Ok(Response::new(pb::GetDependenciesResponse { dependencies }))
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use prost_types::{Duration, Timestamp};
 use spoor_model::jaeger_proto::{duration_to_nanos, timestamp_to_nanos};
 use spoor_model::{Span, SpanKind, TraceId};
-use spoor_storage::{GetTraceRequest, TraceQuery};
+use spoor_storage::{DependencyQuery, GetTraceRequest, TraceQuery};
 
 use crate::error::QueryError;
 use crate::service::QueryTrace;
@@ -64,6 +64,20 @@ pub(crate) fn trace_lookup(trace_id: TraceId, start: Option<&Timestamp>, end: Op
         start_time_min_unix_nano: optional_time(start),
         start_time_max_unix_nano: optional_time(end),
     }
+}
+
+/// The window of a `GetDependencies` request (every API names it `start_time`, `end_time`): both
+/// bounds are required, as Jaeger requires them, and the end must not be before the start.
+pub(crate) fn dependency_query(
+    start: Option<&Timestamp>,
+    end: Option<&Timestamp>,
+) -> Result<DependencyQuery, QueryError> {
+    let start = required_time(start, "start_time")?;
+    let end = required_time(end, "end_time")?;
+    let Some(lookback_nanos) = end.checked_sub(start) else {
+        return Err(QueryError::invalid_argument("end_time is before start_time"));
+    };
+    Ok(DependencyQuery { end_time_unix_nano: end, lookback: std::time::Duration::from_nanos(lookback_nanos) })
 }
 
 /// The search fields every API's `TraceQueryParameters` carries, however it spells them.
@@ -145,6 +159,16 @@ mod tests {
         assert_eq!(span_kind_filter("server").unwrap(), Some(SpanKind::Server));
         assert_eq!(span_kind_filter("unspecified").unwrap(), Some(SpanKind::Unspecified));
         assert!(span_kind_filter("sideways").is_err());
+    }
+
+    #[test]
+    fn dependency_window_needs_both_bounds_in_order() {
+        let query = dependency_query(Some(&timestamp(10, 0)), Some(&timestamp(70, 5))).unwrap();
+        assert_eq!(query.window(), (10_000_000_000, 70_000_000_005));
+        assert_eq!(dependency_query(None, Some(&timestamp(1, 0))).unwrap_err().to_string(), "start_time is required");
+        assert_eq!(dependency_query(Some(&timestamp(1, 0)), None).unwrap_err().to_string(), "end_time is required");
+        let inverted = dependency_query(Some(&timestamp(2, 0)), Some(&timestamp(1, 0))).unwrap_err();
+        assert_eq!(inverted.to_string(), "end_time is before start_time");
     }
 
     #[test]

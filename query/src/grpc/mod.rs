@@ -151,10 +151,10 @@ pub async fn serve_remote_storage_with_namespaces(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let context = GrpcContext { service, namespaces };
-    let trace_reader = TraceReaderServer::new(remote_storage::RemoteTraceReader::new(context))
+    let trace_reader = TraceReaderServer::new(remote_storage::RemoteTraceReader::new(context.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let dependency_reader = DependencyReaderServer::new(remote_storage::RemoteDependencyReader)
+    let dependency_reader = DependencyReaderServer::new(remote_storage::RemoteDependencyReader::new(context))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -19,9 +19,8 @@ use tonic::{Request, Response, Status};
 
 use crate::error::QueryError;
 use crate::grpc::convert::{
-    span_kind_filter, spans_with_trace_warnings, trace_id_from_bytes, trace_lookup, SearchFields,
+    dependency_query, span_kind_filter, spans_with_trace_warnings, trace_id_from_bytes, trace_lookup, SearchFields,
 };
-use crate::grpc::status::unimplemented;
 use crate::grpc::summary::{count, summarize, TraceSummary};
 use crate::grpc::GrpcContext;
 use crate::service::QueryTrace;
@@ -145,17 +144,38 @@ impl TraceReader for RemoteTraceReader {
     }
 }
 
-/// `DependencyReader`: registered (and reported healthy) so clients find the service, but Spoor
-/// does not compute dependency links yet.
-pub(crate) struct RemoteDependencyReader;
+/// `DependencyReader`: links computed from the stored spans.
+pub(crate) struct RemoteDependencyReader {
+    context: GrpcContext,
+}
+
+impl RemoteDependencyReader {
+    pub(crate) fn new(context: GrpcContext) -> Self {
+        Self { context }
+    }
+}
 
 #[tonic::async_trait]
 impl DependencyReader for RemoteDependencyReader {
+    /// Links of spans starting in `[start_time, end_time]`, each with its `source`.
     async fn get_dependencies(
         &self,
-        _request: Request<pb::GetDependenciesRequest>,
+        request: Request<pb::GetDependenciesRequest>,
     ) -> Result<Response<pb::GetDependenciesResponse>, Status> {
-        Err(unimplemented("GetDependencies", "spoor does not compute service dependencies yet"))
+        let namespace = self.context.namespace(&request)?;
+        let request = request.into_inner();
+        let query = dependency_query(request.start_time.as_ref(), request.end_time.as_ref())?;
+        let links = self.context.service.dependencies(&namespace, &query).await?;
+        let dependencies = links
+            .into_iter()
+            .map(|link| pb::Dependency {
+                parent: link.parent,
+                child: link.child,
+                call_count: link.call_count,
+                source: link.source,
+            })
+            .collect();
+        Ok(Response::new(pb::GetDependenciesResponse { dependencies }))
     }
 }
 

@@ -8,6 +8,7 @@ pub(crate) fn code_for(kind: ErrorKind) -> tonic::Code {
     match kind {
         ErrorKind::InvalidArgument => tonic::Code::InvalidArgument,
         ErrorKind::NotFound => tonic::Code::NotFound,
+        ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
         ErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
         ErrorKind::Unavailable => tonic::Code::Unavailable,
         ErrorKind::ResourceExhausted => tonic::Code::ResourceExhausted,
@@ -46,6 +47,7 @@ mod tests {
         let cases = [
             (ErrorKind::InvalidArgument, tonic::Code::InvalidArgument),
             (ErrorKind::NotFound, tonic::Code::NotFound),
+            (ErrorKind::Unauthenticated, tonic::Code::Unauthenticated),
             (ErrorKind::PermissionDenied, tonic::Code::PermissionDenied),
             (ErrorKind::Unavailable, tonic::Code::Unavailable),
             (ErrorKind::ResourceExhausted, tonic::Code::ResourceExhausted),
@@ -61,6 +63,14 @@ mod tests {
         let status = tonic::Status::from(QueryError::TraceNotFound);
         assert_eq!(status.code(), tonic::Code::NotFound);
         assert_eq!(status.message(), "trace not found");
+    }
+
+    #[test]
+    fn tenancy_refusals_carry_jaegers_codes_and_messages() {
+        let missing = tonic::Status::from(QueryError::MissingTenant);
+        assert_eq!((missing.code(), missing.message()), (tonic::Code::Unauthenticated, "missing tenant header"));
+        let unknown = tonic::Status::from(QueryError::UnknownTenant);
+        assert_eq!((unknown.code(), unknown.message()), (tonic::Code::PermissionDenied, "unknown tenant"));
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub struct QueryHttpConfig {
     /// With a prefix the API is served both under it and at the root, because Grafana's Go
     /// backend drops the data source's path and always asks for `/api/traces`.
     pub base_path: String,
-    /// The namespace every request reads from. Tenancy by request header arrives later; see
-    /// [`crate::http::NamespaceSelector`].
+    /// The namespace every request reads from when tenancy is off (see
+    /// [`crate::tenancy::TenancyConfig`]).
     pub namespace: String,
 }
 

@@ -57,7 +57,7 @@ pub(crate) fn status_for(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::PermissionDenied => StatusCode::UNAUTHORIZED,
+        ErrorKind::Unauthenticated | ErrorKind::PermissionDenied => StatusCode::UNAUTHORIZED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,10 +103,16 @@ impl From<QueryError> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// Jaeger's envelope, except for tenancy refusals, which Jaeger's tenancy middleware writes
+    /// as the bare message (`missing tenant header`) before any handler runs.
     fn into_response(self) -> Response {
         let status = status_for(self.0.kind());
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), error = %self.0, "query request failed");
+        }
+        if self.0.is_tenancy_refusal() {
+            let content_type = HeaderValue::from_static("text/plain; charset=utf-8");
+            return (status, [(header::CONTENT_TYPE, content_type)], self.0.to_string()).into_response();
         }
         error_response(status, self.0.to_string())
     }
@@ -139,5 +145,7 @@ mod tests {
         assert_eq!(status_for(ErrorKind::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(status_for(ErrorKind::Internal), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_for(ErrorKind::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status_for(ErrorKind::Unauthenticated), StatusCode::UNAUTHORIZED);
+        assert_eq!(status_for(ErrorKind::PermissionDenied), StatusCode::UNAUTHORIZED);
     }
 }

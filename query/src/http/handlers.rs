@@ -1,5 +1,6 @@
-//! The `/api/*` handlers: parse parameters, call the [`QueryService`], wrap the answer in
-//! Jaeger's envelope. No query logic lives here.
+//! The `/api/*` handlers: select the namespace, parse parameters, call the [`QueryService`], wrap
+//! the answer in Jaeger's envelope. No query logic lives here. The namespace comes first, as
+//! Jaeger's tenancy middleware refuses a request before any parameter is parsed.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,8 +13,8 @@ use spoor_storage::{GetTraceRequest, OperationQuery};
 
 use crate::error::QueryError;
 use crate::http::envelope::{json_response, ApiError, Envelope, StructuredError};
-use crate::http::params::{parse_search, parse_trace_id, QueryParams};
-use crate::http::ui_model::{ui_trace, UiOperation};
+use crate::http::params::{parse_dependencies, parse_search, parse_trace_id, QueryParams};
+use crate::http::ui_model::{ui_dependency_links, ui_trace, UiOperation};
 use crate::http::NamespaceSelector;
 use crate::service::{QueryService, QueryTrace};
 
@@ -27,8 +28,8 @@ type ApiResult = Result<Response, ApiError>;
 
 /// `GET /api/services`: `["svc", ...]`, `total` = count.
 pub(crate) async fn services(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) -> ApiResult {
-    let params = QueryParams::from_uri(&uri)?;
     let namespace = state.namespaces.select(&headers)?;
+    let params = QueryParams::from_uri(&uri)?;
     let services = state.service.services(&namespace).await?;
     let total = services.len();
     Ok(json_response(&Envelope::data(services).with_total(total), params.pretty_print()))
@@ -41,9 +42,9 @@ pub(crate) async fn service_operations(
     uri: Uri,
     service: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
+    let namespace = state.namespaces.select(&headers)?;
     let params = QueryParams::from_uri(&uri)?;
     let Path(service_name) = service.map_err(|rejection| QueryError::invalid_argument(rejection.body_text()))?;
-    let namespace = state.namespaces.select(&headers)?;
     let operations = state.service.operations(&namespace, &OperationQuery { service_name, span_kind: None }).await?;
     let mut names: Vec<String> = operations.into_iter().map(|operation| operation.name).collect();
     names.sort_unstable();
@@ -54,12 +55,12 @@ pub(crate) async fn service_operations(
 
 /// `GET /api/operations?service=&spanKind=`: `[{"name", "spanKind"}]`.
 pub(crate) async fn operations(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    let namespace = state.namespaces.select(&headers)?;
     let params = QueryParams::from_uri(&uri)?;
     let Some(service_name) = params.first("service") else {
         return Err(QueryError::invalid_argument("parameter 'service' is required").into());
     };
     let query = OperationQuery { service_name: service_name.to_owned(), span_kind: params.span_kind()? };
-    let namespace = state.namespaces.select(&headers)?;
     let operations = state.service.operations(&namespace, &query).await?;
     let data: Vec<UiOperation<'_>> = operations
         .iter()
@@ -76,6 +77,7 @@ pub(crate) async fn trace(
     uri: Uri,
     trace_id: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
+    let namespace = state.namespaces.select(&headers)?;
     let params = QueryParams::from_uri(&uri)?;
     let Path(trace_id) = trace_id.map_err(|rejection| QueryError::invalid_argument(rejection.body_text()))?;
     let trace_id = parse_trace_id(&trace_id)
@@ -85,7 +87,6 @@ pub(crate) async fn trace(
         start_time_min_unix_nano: params.micros_as_unix_nanos("start")?,
         start_time_max_unix_nano: params.micros_as_unix_nanos("end")?,
     };
-    let namespace = state.namespaces.select(&headers)?;
     let trace = state.service.get_trace(&namespace, request, params.raw()).await?;
     Ok(traces_response(&[trace], Vec::new(), params.pretty_print()))
 }
@@ -93,9 +94,9 @@ pub(crate) async fn trace(
 /// `GET /api/traces`: a search, or with `traceID` a lookup whose missing ids are listed in
 /// `errors`.
 pub(crate) async fn search(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    let namespace = state.namespaces.select(&headers)?;
     let params = QueryParams::from_uri(&uri)?;
     let request = parse_search(&params, now_unix_nano())?;
-    let namespace = state.namespaces.select(&headers)?;
     let raw = params.raw();
     if request.trace_ids.is_empty() {
         let traces = state.service.find_traces(&namespace, &request.query, raw).await?;
@@ -120,6 +121,20 @@ pub(crate) async fn search(State(state): State<ApiState>, headers: HeaderMap, ur
         }
     }
     Ok(traces_response(&traces, not_found, params.pretty_print()))
+}
+
+/// `GET /api/dependencies?endTs=&lookback=&service=`: `[{"parent", "child", "callCount"}]`, one
+/// per (parent, child) with the calls summed; with `service`, only the links it is part of.
+/// `total` is 0, as Jaeger's.
+pub(crate) async fn dependencies(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) -> ApiResult {
+    let namespace = state.namespaces.select(&headers)?;
+    let params = QueryParams::from_uri(&uri)?;
+    let request = parse_dependencies(&params, now_unix_nano())?;
+    let mut links = state.service.dependencies(&namespace, &request.query).await?;
+    if let Some(service) = &request.service {
+        links.retain(|link| &link.parent == service || &link.child == service);
+    }
+    Ok(json_response(&Envelope::data(ui_dependency_links(links)), params.pretty_print()))
 }
 
 /// Trace lists carry `total` 0, as Jaeger's do.

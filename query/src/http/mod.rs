@@ -27,9 +27,9 @@ use crate::error::QueryError;
 use crate::service::QueryService;
 use handlers::ApiState;
 
-/// Decides which namespace a request reads from. Today every request reads the configured one
-/// ([`FixedNamespace`]); tenancy by request header will be another implementation, passed to
-/// [`router_with_namespaces`].
+/// Decides which namespace a request reads from: the configured one ([`FixedNamespace`]), or the
+/// tenant a request header names ([`crate::tenancy::HeaderNamespaceSelector`]), passed to
+/// [`router_with_namespaces`]. HTTP and gRPC share it.
 pub trait NamespaceSelector: Send + Sync + 'static {
     /// The namespace for a request with these headers; an error refuses the request (its kind
     /// decides the status, e.g. [`crate::ErrorKind::PermissionDenied`]).
@@ -66,6 +66,7 @@ pub fn router_with_namespaces(
         .route("/api/operations", get(handlers::operations))
         .route("/api/traces", get(handlers::search))
         .route("/api/traces/{trace_id}", get(handlers::trace))
+        .route("/api/dependencies", get(handlers::dependencies))
         .with_state(ApiState { service, namespaces });
     let api = match config.route_prefix() {
         Some(prefix) => Router::new().nest(&prefix, api.clone()).merge(api),
@@ -93,10 +94,24 @@ pub async fn serve_on(
     config: &QueryHttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let namespaces = Arc::new(FixedNamespace(Namespace::new(&config.namespace)));
+    serve_on_with_namespaces(listener, service, config, namespaces, shutdown).await
+}
+
+/// [`serve_on`] with a custom [`NamespaceSelector`] (tenancy: see
+/// [`crate::tenancy::namespace_selector`]); `config.namespace` is then unused.
+pub async fn serve_on_with_namespaces(
+    listener: TcpListener,
+    service: Arc<QueryService>,
+    config: &QueryHttpConfig,
+    namespaces: Arc<dyn NamespaceSelector>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     config.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, base_path = %config.base_path, namespace = %config.namespace, "query http api listening");
-    axum::serve(listener, router(service, config)).with_graceful_shutdown(shutdown).await?;
+    let app = router_with_namespaces(service, config, namespaces);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     tracing::info!(%address, "query http api stopped");
     Ok(())
 }

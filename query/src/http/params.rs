@@ -9,7 +9,7 @@ use axum::http::Uri;
 use base64::Engine;
 use spoor_model::duration::parse_go_duration;
 use spoor_model::{SpanKind, TraceId};
-use spoor_storage::TraceQuery;
+use spoor_storage::{DependencyQuery, TraceQuery};
 
 use crate::error::QueryError;
 
@@ -89,6 +89,42 @@ impl QueryParams {
         };
         Ok(Some(kind))
     }
+}
+
+/// How far back `GET /api/dependencies` looks when `lookback` is not given (Jaeger's default).
+pub(crate) const DEFAULT_DEPENDENCY_LOOKBACK: Duration = Duration::from_secs(24 * 3600);
+
+/// A parsed `GET /api/dependencies`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct DependenciesRequest {
+    pub query: DependencyQuery,
+    /// `service`: only links whose parent or child is this service.
+    pub service: Option<String>,
+}
+
+/// `endTs` (milliseconds since the epoch, default now), `lookback` (milliseconds, default 24 h)
+/// and `service`, in Jaeger's order.
+pub(crate) fn parse_dependencies(params: &QueryParams, now_unix_nano: u64) -> Result<DependenciesRequest, QueryError> {
+    let end_time_unix_nano = match params.first("endTs") {
+        Some(text) => {
+            u64::try_from(parse_go_int("endTs", text, i64::MIN, i64::MAX)?).unwrap_or(0).saturating_mul(1_000_000)
+        }
+        None => now_unix_nano,
+    };
+    let lookback = match params.first("lookback") {
+        Some(text) => {
+            let millis = parse_go_int("lookback", text, i64::MIN, i64::MAX)?;
+            let millis = u64::try_from(millis).map_err(|_| {
+                QueryError::invalid_argument(format!("unable to parse param 'lookback': {text} is negative"))
+            })?;
+            Duration::from_millis(millis)
+        }
+        None => DEFAULT_DEPENDENCY_LOOKBACK,
+    };
+    Ok(DependenciesRequest {
+        query: DependencyQuery { end_time_unix_nano, lookback },
+        service: params.first("service").map(str::to_owned),
+    })
 }
 
 /// A parsed `GET /api/traces`: either a search or a lookup of the given trace ids.
@@ -236,6 +272,41 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000_000_000_000;
+
+    fn dependencies_params(query: &str) -> QueryParams {
+        QueryParams::from_uri(&format!("/api/dependencies?{query}").parse::<Uri>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn dependencies_default_to_the_last_day_up_to_now() {
+        let request = parse_dependencies(&dependencies_params(""), NOW).unwrap();
+        assert_eq!(request.query.end_time_unix_nano, NOW);
+        assert_eq!(request.query.lookback, Duration::from_secs(86_400));
+        assert_eq!(request.service, None);
+    }
+
+    #[test]
+    fn dependency_times_are_milliseconds() {
+        let request =
+            parse_dependencies(&dependencies_params("endTs=1700000000000&lookback=3600000&service=cart"), NOW).unwrap();
+        assert_eq!(request.query.end_time_unix_nano, 1_700_000_000_000_000_000);
+        assert_eq!(request.query.lookback, Duration::from_secs(3600));
+        assert_eq!(request.service.as_deref(), Some("cart"));
+    }
+
+    #[test]
+    fn malformed_dependency_times_name_the_parameter() {
+        let message = |query| parse_dependencies(&dependencies_params(query), NOW).unwrap_err().to_string();
+        assert_eq!(
+            message("endTs=soon"),
+            r#"unable to parse param 'endTs': strconv.ParseInt: parsing "soon": invalid syntax"#
+        );
+        assert_eq!(
+            message("lookback=1h"),
+            r#"unable to parse param 'lookback': strconv.ParseInt: parsing "1h": invalid syntax"#
+        );
+        assert_eq!(message("lookback=-5"), "unable to parse param 'lookback': -5 is negative");
+    }
 
     #[test]
     fn search_defaults_to_the_last_two_days_and_limit_zero() {

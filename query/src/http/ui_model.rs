@@ -102,6 +102,26 @@ pub struct UiOperation<'a> {
     pub span_kind: &'static str,
 }
 
+/// `{"parent": .., "child": .., "callCount": ..}` of `GET /api/dependencies` (Jaeger's
+/// `ui.DependencyLink`: no `source`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UiDependencyLink {
+    pub parent: String,
+    pub child: String,
+    pub call_count: u64,
+}
+
+/// Links with the same parent and child merged, calls summed (as Jaeger's
+/// `deduplicateDependencies`), sorted by parent then child.
+pub fn ui_dependency_links(links: Vec<spoor_storage::DependencyLink>) -> Vec<UiDependencyLink> {
+    let mut calls: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for link in links {
+        *calls.entry((link.parent, link.child)).or_insert(0) += link.call_count;
+    }
+    calls.into_iter().map(|((parent, child), call_count)| UiDependencyLink { parent, child, call_count }).collect()
+}
+
 fn is_zero(value: &u32) -> bool {
     *value == 0
 }

@@ -11,6 +11,10 @@
 //!     key = `0x01` ‖ `ns` ‖ service (u16 length ‖ bytes) ‖ latest span start (u64 BE) ‖ row hash
 //!     → value = span summaries (see [`encode_search_row`]).
 //!   * operations: key = `0x02` ‖ `ns` ‖ service ‖ span kind (u8) ‖ operation bytes → empty.
+//!   * dependency rows, one per `write` call (split at [`MAX_SPANS_PER_DEPENDENCY_ROW`] spans):
+//!     key = `0x03` ‖ `ns` ‖ latest span start (u64 BE) ‖ row hash → value = per span what
+//!     dependency links need: trace, span and parent ids, start, service, client/server role and
+//!     content hash (see [`encode_dependency_row`]).
 //!
 //! `ns` is the namespace name with a one-byte length prefix. A span's content hash is xxh3 of its
 //! encoded record (seeded with the hash of its encoded process); row hashes are derived from the
@@ -27,6 +31,7 @@ use spoor_model::{
 use crate::api::{Result, StorageError};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::dependencies::Role;
 use crate::hashing::{bytes_hash, key_value_term_hash};
 
 /// Spans of one search row start at most this far apart. A search for spans up to `t` reads rows
@@ -36,13 +41,17 @@ pub(crate) const SEARCH_ROW_WINDOW_NANOS: u64 = 60 * 1_000_000_000;
 pub(crate) const MAX_SPANS_PER_SPAN_ROW: usize = 128;
 /// At most this many span summaries share a search row.
 pub(crate) const MAX_SPANS_PER_SEARCH_ROW: usize = 512;
+/// At most this many spans share a dependency row (about 32 B each).
+pub(crate) const MAX_SPANS_PER_DEPENDENCY_ROW: usize = 4096;
 /// Service and operation names are cut to this many bytes in index keys (queries are cut the same
 /// way, so they still match).
 const MAX_INDEXED_NAME_BYTES: usize = 1024;
 
 pub(crate) const SEARCH_ROW_TAG: u8 = 0x01;
 pub(crate) const OPERATION_ROW_TAG: u8 = 0x02;
+pub(crate) const DEPENDENCY_ROW_TAG: u8 = 0x03;
 const SEARCH_ROW_FORMAT: u8 = 1;
+const DEPENDENCY_ROW_FORMAT: u8 = 1;
 
 // ---------------------------------------------------------------------------------------------
 // Keys
@@ -101,6 +110,20 @@ pub(crate) fn parse_search_row_key(key: &[u8], service_prefix_len: usize) -> Res
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| corrupt("search row key has the wrong length"))?;
     Ok(u64::from_be_bytes(latest_start))
+}
+
+/// The prefix of every dependency row of a namespace.
+pub(crate) fn dependency_row_prefix(namespace_key: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + namespace_key.len() + 16);
+    key.push(DEPENDENCY_ROW_TAG);
+    key.extend_from_slice(namespace_key);
+    key
+}
+
+/// A dependency row key: `dependency_prefix` ‖ latest span start (BE) ‖ row hash (BE). Taken
+/// apart by [`parse_search_row_key`], which reads the same layout.
+pub(crate) fn dependency_row_key(dependency_prefix: &[u8], latest_start: u64, row_hash: u64) -> Vec<u8> {
+    search_row_key(dependency_prefix, latest_start, row_hash)
 }
 
 /// The search-key bound for a span start: `service_prefix` ‖ `start` (BE).
@@ -632,6 +655,98 @@ pub(crate) fn for_each_span_summary<'a>(
             .and_then(|range| bytes.get(range.clone()))
             .ok_or_else(|| corrupt("search row: process index out of range"))?;
         visit(SpanSummary { trace_id, start, duration, operation_hash, span_terms, process_terms });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependency rows (compact binary, like search rows)
+// ---------------------------------------------------------------------------------------------
+//
+// value = format (u8 = 1)
+//         service count (varint), per service: length (varint), UTF-8 bytes
+//         trace count (varint), per trace:
+//           trace id (16 B, BE), span count (varint), per span:
+//             span id (u64 LE), content hash (u64 LE), parent span id (u64 LE, 0 = none),
+//             latest start of the row − span start (varint), service index (varint),
+//             role (u8: 0 other, 1 client, 2 server)
+
+/// One span's entry in a dependency row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DependencyEntry {
+    pub trace_id: TraceId,
+    pub span_id: u64,
+    pub content_hash: u64,
+    /// 0 when the span has no CHILD_OF parent in its trace.
+    pub parent_span_id: u64,
+    pub start: u64,
+    /// Index into the row's service list.
+    pub service_index: usize,
+    pub role: Role,
+}
+
+/// Appends a dependency row value: the services, then `spans` grouped by trace (spans of one
+/// trace must be adjacent), whose starts must all be at most `latest_start`.
+pub(crate) fn encode_dependency_row(
+    services: &[&str],
+    spans: &[DependencyEntry],
+    latest_start: u64,
+    out: &mut Vec<u8>,
+) {
+    out.push(DEPENDENCY_ROW_FORMAT);
+    encode_varint(services.len() as u64, out);
+    for service in services {
+        encode_varint(service.len() as u64, out);
+        out.extend_from_slice(service.as_bytes());
+    }
+    let traces: Vec<&[DependencyEntry]> = spans.chunk_by(|a, b| a.trace_id == b.trace_id).collect();
+    encode_varint(traces.len() as u64, out);
+    for trace in traces {
+        out.extend_from_slice(&trace[0].trace_id.to_bytes());
+        encode_varint(trace.len() as u64, out);
+        for span in trace {
+            out.extend_from_slice(&span.span_id.to_le_bytes());
+            out.extend_from_slice(&span.content_hash.to_le_bytes());
+            out.extend_from_slice(&span.parent_span_id.to_le_bytes());
+            encode_varint(latest_start.saturating_sub(span.start), out);
+            encode_varint(span.service_index as u64, out);
+            out.push(span.role.code());
+        }
+    }
+}
+
+/// Reads a dependency row: visits every span entry with the row's service names (which the
+/// entry's `service_index` points into).
+pub(crate) fn for_each_dependency_entry<'a>(
+    bytes: &'a [u8],
+    latest_start: u64,
+    mut visit: impl FnMut(&[&'a str], DependencyEntry),
+) -> Result<()> {
+    let mut reader = Reader { bytes };
+    if reader.byte()? != DEPENDENCY_ROW_FORMAT {
+        return Err(corrupt("dependency row: unknown format"));
+    }
+    let mut services = Vec::new();
+    for _ in 0..reader.varint()? {
+        let length = usize::try_from(reader.varint()?).map_err(|_| corrupt("dependency row"))?;
+        let name = std::str::from_utf8(reader.take(length)?).map_err(|_| corrupt("dependency row: service name"))?;
+        services.push(name);
+    }
+    for _ in 0..reader.varint()? {
+        let trace_id = TraceId::from_bytes(reader.take(16)?).map_err(|_| corrupt("dependency row: trace id"))?;
+        for _ in 0..reader.varint()? {
+            let span_id = reader.u64()?;
+            let content_hash = reader.u64()?;
+            let parent_span_id = reader.u64()?;
+            let start = latest_start.saturating_sub(reader.varint()?);
+            let service_index = usize::try_from(reader.varint()?).map_err(|_| corrupt("dependency row"))?;
+            if service_index >= services.len() {
+                return Err(corrupt("dependency row: service index out of range"));
+            }
+            let role = Role::from_code(reader.byte()?);
+            let entry = DependencyEntry { trace_id, span_id, content_hash, parent_span_id, start, service_index, role };
+            visit(&services, entry);
+        }
     }
     Ok(())
 }

@@ -11,10 +11,12 @@ use spoor_model::{Span, SpanKind};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::dbmodel::{
-    collect_terms, encode_process_body, encode_search_row, encode_span_body, encode_span_group, indexed_name,
-    operation_hash, process_hash, search_row_key, service_search_prefix, span_content_hash, span_row_key, EncodedSpan,
-    SearchEntry, MAX_SPANS_PER_SEARCH_ROW, MAX_SPANS_PER_SPAN_ROW, SEARCH_ROW_WINDOW_NANOS,
+    collect_terms, dependency_row_key, dependency_row_prefix, encode_dependency_row, encode_process_body,
+    encode_search_row, encode_span_body, encode_span_group, indexed_name, operation_hash, process_hash, search_row_key,
+    service_search_prefix, span_content_hash, span_row_key, DependencyEntry, EncodedSpan, SearchEntry,
+    MAX_SPANS_PER_DEPENDENCY_ROW, MAX_SPANS_PER_SEARCH_ROW, MAX_SPANS_PER_SPAN_ROW, SEARCH_ROW_WINDOW_NANOS,
 };
+use crate::dependencies::Role;
 use crate::hashing::StableHasher;
 
 /// The rows of one `write` call, ready to be put into a commit.
@@ -24,6 +26,7 @@ pub(crate) struct EncodedBatch {
     pub namespace_key: Vec<u8>,
     pub span_rows: Vec<(Slice, Slice)>,
     pub search_rows: Vec<(Slice, Slice)>,
+    pub dependency_rows: Vec<(Slice, Slice)>,
     /// Distinct (service, operation, kind) of the batch.
     pub operations: Vec<(String, String, SpanKind)>,
     pub span_count: usize,
@@ -111,6 +114,8 @@ pub(crate) fn encode_batch(namespace: &str, namespace_key: Vec<u8>, spans: &[Spa
         }
     }
 
+    encoded.dependency_rows = dependency_rows(&namespace_key, spans, &by_trace, &hashes);
+
     // Search rows: the batch's spans of one service, in start order, split by time window.
     let mut by_service = by_trace;
     by_service.sort_unstable_by(|&a, &b| {
@@ -173,6 +178,47 @@ pub(crate) fn encode_batch(namespace: &str, namespace_key: Vec<u8>, spans: &[Spa
     encoded
 }
 
+/// The dependency rows of the batch: every span (grouped by trace, as `by_trace` orders them)
+/// with what dependency links need, a few rows per `write` call rather than keys per trace.
+fn dependency_rows(namespace_key: &[u8], spans: &[Span], by_trace: &[usize], hashes: &[u64]) -> Vec<(Slice, Slice)> {
+    let prefix = dependency_row_prefix(namespace_key);
+    let mut rows = Vec::with_capacity(by_trace.len().div_ceil(MAX_SPANS_PER_DEPENDENCY_ROW));
+    let mut services: Vec<&str> = Vec::new();
+    let mut service_slots: HashMap<&str, usize, Xxh3DefaultBuilder> = HashMap::default();
+    let mut entries: Vec<DependencyEntry> = Vec::new();
+    for row in by_trace.chunks(MAX_SPANS_PER_DEPENDENCY_ROW) {
+        services.clear();
+        service_slots.clear();
+        entries.clear();
+        let mut hasher = StableHasher::new();
+        for &index in row {
+            let span = &spans[index];
+            let service_index = *service_slots.entry(span.service_name()).or_insert_with(|| {
+                services.push(span.service_name());
+                services.len() - 1
+            });
+            entries.push(DependencyEntry {
+                trace_id: span.trace_id,
+                span_id: span.span_id.0,
+                content_hash: hashes[index],
+                parent_span_id: span.parent_span_id().map_or(0, |parent| parent.0),
+                start: span.start_time_unix_nano,
+                service_index,
+                role: Role::of(span.kind()),
+            });
+            hasher.u64(span.trace_id.high);
+            hasher.u64(span.trace_id.low);
+            hasher.u64(hashes[index]);
+        }
+        let latest_start = entries.iter().map(|entry| entry.start).max().unwrap_or(0);
+        let mut value = Vec::with_capacity(entries.len() * 36 + services.len() * 24 + 16);
+        encode_dependency_row(&services, &entries, latest_start, &mut value);
+        let key = dependency_row_key(&prefix, latest_start, hasher.finish());
+        rows.push((Slice::from(key), Slice::from(value)));
+    }
+    rows
+}
+
 /// The position of `slot` in `local`, appended when missing.
 fn local_index(local: &mut Vec<usize>, slot: usize) -> usize {
     match local.iter().position(|&known| known == slot) {
@@ -228,6 +274,7 @@ mod tests {
         let encoded = encode_batch("shop", ns_key(), &spans);
         assert_eq!(encoded.span_rows.len(), 3);
         assert_eq!(encoded.search_rows.len(), 2);
+        assert_eq!(encoded.dependency_rows.len(), 1, "one dependency row per write, not per trace");
         assert_eq!(encoded.span_count, 4);
         let mut operations = encoded.operations.clone();
         operations.sort();
@@ -272,6 +319,7 @@ mod tests {
         let keys = |rows: &[(Slice, Slice)]| rows.iter().map(|(k, _)| k.to_vec()).collect::<Vec<_>>();
         assert_eq!(keys(&first.span_rows), keys(&second.span_rows));
         assert_eq!(keys(&first.search_rows), keys(&second.search_rows));
+        assert_eq!(keys(&first.dependency_rows), keys(&second.dependency_rows));
     }
 
     #[test]

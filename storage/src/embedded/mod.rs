@@ -13,11 +13,18 @@
 //! * **Search** scans a service's search rows newest first and checks each span summary (operation,
 //!   duration, start, hashes of `key=value` for tags, process tags and log fields) against all
 //!   conditions (`search.rs`).
+//! * **Dependencies** are computed at read time from compact dependency rows (about 32 bytes per
+//!   span, a few rows per `write` call) that are sorted by trace and joined span to parent
+//!   (`dependencies.rs`): no key per trace at write time, and parents that arrive after their
+//!   children (the usual order) are found all the same.
+//! * **Purge** (for Jaeger's storage integration suite) deletes every day partition from the
+//!   writer thread, between two commits (`writer.rs`).
 //!
 //! Blocking fjall calls run on the writer thread or tokio's blocking pool, never on the runtime.
 
 mod config;
 mod dbmodel;
+mod dependencies;
 mod encode;
 mod partitions;
 mod retention;
@@ -36,14 +43,14 @@ use tokio::sync::{mpsc, oneshot};
 pub use config::{EmbeddedConfig, SyncPolicy};
 
 use crate::api::{
-    Capabilities, FoundTraceId, GetTraceRequest, Operation, OperationQuery, Result, SpanReader, SpanWriter,
-    StorageError, Trace, TraceQuery,
+    Capabilities, DependencyLink, DependencyQuery, FoundTraceId, GetTraceRequest, Operation, OperationQuery, Purger,
+    Result, SpanReader, SpanWriter, StorageError, Trace, TraceQuery,
 };
 use dbmodel::namespace_key;
 use encode::encode_batch;
 use partitions::Partitions;
 use retention::RetentionTask;
-use writer::WriteRequest;
+use writer::{WriteRequest, WriterCommand};
 
 /// Batches of at most this many spans are encoded on the calling task; larger ones on the
 /// blocking pool.
@@ -66,7 +73,7 @@ pub(crate) struct Shared {
 }
 
 struct WriterHandle {
-    requests: mpsc::Sender<WriteRequest>,
+    requests: mpsc::Sender<WriterCommand>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -166,7 +173,7 @@ impl EmbeddedStore {
         retention::apply(&self.shared, self.config.retention)
     }
 
-    fn writer_queue(&self) -> Result<mpsc::Sender<WriteRequest>> {
+    fn writer_queue(&self) -> Result<mpsc::Sender<WriterCommand>> {
         self.writer
             .lock()
             .as_ref()
@@ -208,7 +215,7 @@ impl SpanWriter for EmbeddedStore {
         };
         let (reply, answer) = oneshot::channel();
         queue
-            .send(WriteRequest { batch: encoded, reply })
+            .send(WriterCommand::Write(WriteRequest { batch: encoded, reply }))
             .await
             .map_err(|_| StorageError::Unavailable("embedded store writer has stopped".into()))?;
         answer.await.map_err(|_| StorageError::Unavailable("embedded store writer has stopped".into()))?
@@ -273,8 +280,29 @@ impl SpanReader for EmbeddedStore {
         Ok(operations.into_iter().collect())
     }
 
+    /// Reads the namespace's dependency rows of every live day (see `dependencies.rs`).
+    async fn dependencies(&self, ns: &Namespace, query: &DependencyQuery) -> Result<Vec<DependencyLink>> {
+        let key = namespace_key(ns)?;
+        let window = query.window();
+        self.blocking(move |shared| dependencies::dependencies(&shared.partitions.live(), &key, window)).await
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { search_without_service: true, operation_span_kind: true, durable: true }
+    }
+}
+
+#[async_trait]
+impl Purger for EmbeddedStore {
+    /// Deletes every day partition, from the writer thread between two commits: writes queued
+    /// before the purge are deleted with it, writes queued after it land in fresh partitions.
+    /// A closed store refuses with [`StorageError::Unavailable`].
+    async fn purge(&self) -> Result<()> {
+        let queue = self.writer_queue()?;
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StorageError::Unavailable("embedded store writer has stopped".into());
+        queue.send(WriterCommand::Purge(reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map(|_days| ())
     }
 }
 

@@ -112,8 +112,20 @@ impl Partitions {
             let expired = std::mem::replace(&mut *days, kept);
             expired.into_values().collect()
         };
-        let mut dropped = Vec::with_capacity(expired.len());
-        for partition in expired {
+        self.delete(expired)
+    }
+
+    /// Deletes every partition; returns the deleted days. A later
+    /// [`get_or_create`](Self::get_or_create) of one of those days starts an empty partition.
+    pub(crate) fn drop_all(&self) -> Result<Vec<Day>> {
+        let all: Vec<Arc<DayPartition>> = std::mem::take(&mut *self.days.write()).into_values().collect();
+        self.delete(all)
+    }
+
+    /// Deletes the keyspaces of partitions already taken out of `days`.
+    fn delete(&self, partitions: Vec<Arc<DayPartition>>) -> Result<Vec<Day>> {
+        let mut dropped = Vec::with_capacity(partitions.len());
+        for partition in partitions {
             // fjall removes the files once the last handle (a running read) is gone.
             self.db.delete_keyspace(partition.spans.clone()).map_err(fjall_error)?;
             self.db.delete_keyspace(partition.index.clone()).map_err(fjall_error)?;

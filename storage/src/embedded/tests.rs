@@ -11,8 +11,8 @@ use tempfile::TempDir;
 
 use super::partitions::DAY_NANOS;
 use super::{Clock, EmbeddedConfig, EmbeddedStore, SyncPolicy};
-use crate::api::{ErrorKind, GetTraceRequest, SpanReader, SpanWriter};
-use crate::conformance::{base_time, query_for, span};
+use crate::api::{DependencyQuery, ErrorKind, GetTraceRequest, Purger, SpanReader, SpanWriter};
+use crate::conformance::{base_time, child_of, query_for, span};
 
 /// A store in a temporary directory that lives as long as the store.
 struct TempStore {
@@ -34,6 +34,7 @@ async fn temp_store() -> TempStore {
 }
 
 crate::storage_conformance_tests!(temp_store);
+crate::storage_purge_conformance_tests!(temp_store);
 
 /// A clock the test moves by hand.
 fn manual_clock(start: u64) -> (Arc<AtomicU64>, Clock) {
@@ -152,6 +153,74 @@ async fn a_large_trace_is_split_into_bounded_rows_and_returned_whole() {
     let found = store.find_trace_ids(&ns, &query_for("frontend")).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].start_time_max_unix_nano, t + 1_000 * 1_000_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_data_stays_gone_after_reopen_and_later_writes_survive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = Namespace::new("shop");
+    let before = span(TraceId::new(0, 1), 1, "frontend", "GET /", base_time(), 10);
+    let after = child_of(span(TraceId::new(0, 1), 2, "cart", "get", base_time() + 1, 5), 1);
+    {
+        let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+        store.write(&ns, SpanBatch::new(vec![before])).await.unwrap();
+        store.purge().await.unwrap();
+        store.write(&ns, SpanBatch::new(vec![after.clone()])).await.unwrap();
+        store.close().unwrap();
+    }
+    let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+    let trace = store.get_trace(&ns, GetTraceRequest::new(TraceId::new(0, 1))).await.unwrap().unwrap();
+    assert_eq!(trace.spans, vec![after]);
+    assert_eq!(store.services(&ns).await.unwrap(), vec!["cart".to_owned()]);
+    let window = DependencyQuery { end_time_unix_nano: base_time() + 1, lookback: Duration::from_secs(60) };
+    assert!(store.dependencies(&ns, &window).await.unwrap().is_empty(), "the purged parent is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_refuses_to_purge_as_unavailable() {
+    let store = temp_store().await;
+    store.close().unwrap();
+    assert_eq!(store.purge().await.unwrap_err().kind(), ErrorKind::Unavailable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_survive_reopen_and_join_parents_written_on_another_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = Namespace::new("shop");
+    let t = base_time();
+    let (now, clock) = manual_clock(t);
+    {
+        let store = EmbeddedStore::open_with_clock(EmbeddedConfig::new(dir.path()), clock).unwrap();
+        let child = child_of(span(TraceId::new(0, 3), 2, "cart", "get", t + 1, 5), 1);
+        store.write(&ns, SpanBatch::new(vec![child])).await.unwrap();
+        now.fetch_add(DAY_NANOS, Ordering::SeqCst);
+        store.write(&ns, SpanBatch::new(vec![span(TraceId::new(0, 3), 1, "frontend", "GET /", t, 10)])).await.unwrap();
+        store.close().unwrap();
+    }
+    let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+    let window = DependencyQuery { end_time_unix_nano: t + 1, lookback: Duration::from_secs(60) };
+    let links = store.dependencies(&ns, &window).await.unwrap();
+    let calls: Vec<(&str, &str, u64)> =
+        links.iter().map(|link| (link.parent.as_str(), link.child.as_str(), link.call_count)).collect();
+    assert_eq!(calls, vec![("frontend", "cart", 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_read_parents_up_to_a_day_before_the_window() {
+    let store = temp_store().await;
+    let ns = Namespace::new("shop");
+    let t = base_time();
+    let hour = 3_600_000_000_000;
+    for (trace, parent_lead, service) in [(1, 23 * hour, "recent-batch"), (2, 25 * hour, "old-batch")] {
+        let parent = span(TraceId::new(0, trace), 1, service, "run", t - parent_lead, 10);
+        store.write(&ns, SpanBatch::new(vec![parent])).await.unwrap();
+        let child = child_of(span(TraceId::new(0, trace), 2, "db", "SELECT", t, 5), 1);
+        store.write(&ns, SpanBatch::new(vec![child])).await.unwrap();
+    }
+    let window = DependencyQuery { end_time_unix_nano: t, lookback: Duration::from_secs(60) };
+    let links = store.dependencies(&ns, &window).await.unwrap();
+    let parents: Vec<&str> = links.iter().map(|link| link.parent.as_str()).collect();
+    assert_eq!(parents, vec!["recent-batch"], "a parent more than DEPENDENCY_PARENT_LEAD early is not read");
 }
 
 #[test]

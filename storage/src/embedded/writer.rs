@@ -1,6 +1,9 @@
 //! The single writer thread: group commit. It takes every `write` call waiting in its queue (up to
 //! a span bound), puts all their rows into one fjall batch, commits it with the configured sync,
 //! and only then answers all of them. Concurrent writers share one `fdatasync`.
+//!
+//! A purge goes through the same queue, so it runs between two commits and never deletes a day
+//! partition a commit is writing into.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,6 +18,13 @@ use super::partitions::day_of;
 use super::{fjall_error, Shared};
 use crate::api::{Result, StorageError};
 
+/// What the writer thread is asked to do.
+pub(crate) enum WriterCommand {
+    Write(WriteRequest),
+    /// Delete every day partition, answering how many were deleted.
+    Purge(oneshot::Sender<Result<usize>>),
+}
+
 /// One `write` call waiting for the writer.
 pub(crate) struct WriteRequest {
     pub batch: EncodedBatch,
@@ -23,7 +33,7 @@ pub(crate) struct WriteRequest {
 
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    requests: mpsc::Receiver<WriteRequest>,
+    requests: mpsc::Receiver<WriterCommand>,
     sync_policy: SyncPolicy,
     max_commit_spans: usize,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -32,15 +42,29 @@ pub(crate) fn spawn(
         .spawn(move || run(&shared, requests, sync_policy, max_commit_spans))
 }
 
-fn run(shared: &Shared, mut requests: mpsc::Receiver<WriteRequest>, sync_policy: SyncPolicy, max_commit_spans: usize) {
-    while let Some(first) = requests.blocking_recv() {
+fn run(shared: &Shared, mut requests: mpsc::Receiver<WriterCommand>, sync_policy: SyncPolicy, max_commit_spans: usize) {
+    // A purge found while gathering a group runs right after that group's commit.
+    let mut purge_after_group: Option<WriterCommand> = None;
+    loop {
+        let Some(command) = purge_after_group.take().or_else(|| requests.blocking_recv()) else { break };
+        let first = match command {
+            WriterCommand::Purge(reply) => {
+                let _ = reply.send(purge(shared));
+                continue;
+            }
+            WriterCommand::Write(request) => request,
+        };
         let mut span_count = first.batch.span_count;
         let mut group = vec![first];
         while span_count < max_commit_spans {
             match requests.try_recv() {
-                Ok(request) => {
+                Ok(WriterCommand::Write(request)) => {
                     span_count += request.batch.span_count;
                     group.push(request);
+                }
+                Ok(purge) => {
+                    purge_after_group = Some(purge);
+                    break;
                 }
                 Err(_) => break,
             }
@@ -62,6 +86,14 @@ fn run(shared: &Shared, mut requests: mpsc::Receiver<WriteRequest>, sync_policy:
     }
 }
 
+/// Deletes every day partition (all namespaces); the next commit creates today's afresh.
+fn purge(shared: &Shared) -> Result<usize> {
+    let dropped = shared.partitions.drop_all()?;
+    shared.db.persist(PersistMode::SyncAll).map_err(fjall_error)?;
+    tracing::info!(days = dropped.len(), "embedded store purged");
+    Ok(dropped.len())
+}
+
 fn commit(shared: &Shared, batches: Vec<EncodedBatch>, sync_policy: SyncPolicy) -> Result<()> {
     let partition = shared.partitions.get_or_create(day_of(shared.clock.now_unix_nanos()))?;
     let durability = match sync_policy {
@@ -69,7 +101,8 @@ fn commit(shared: &Shared, batches: Vec<EncodedBatch>, sync_policy: SyncPolicy) 
         SyncPolicy::OsBuffer => Some(PersistMode::Buffer),
         SyncPolicy::Never => None,
     };
-    let item_count: usize = batches.iter().map(|b| b.span_rows.len() + b.search_rows.len()).sum();
+    let item_count: usize =
+        batches.iter().map(|b| b.span_rows.len() + b.search_rows.len() + b.dependency_rows.len()).sum();
     let mut commit = fjall::OwnedWriteBatch::with_capacity(shared.db.clone(), item_count).durability(durability);
     let mut new_operations = Vec::new();
     {
@@ -78,7 +111,7 @@ fn commit(shared: &Shared, batches: Vec<EncodedBatch>, sync_policy: SyncPolicy) 
             for (key, value) in batch.span_rows {
                 commit.insert(&partition.spans, key, value);
             }
-            for (key, value) in batch.search_rows {
+            for (key, value) in batch.search_rows.into_iter().chain(batch.dependency_rows) {
                 commit.insert(&partition.index, key, value);
             }
             for (service, operation, kind) in batch.operations {

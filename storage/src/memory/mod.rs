@@ -9,9 +9,10 @@ use parking_lot::RwLock;
 use spoor_model::{Namespace, Span, SpanBatch, SpanId, TraceId};
 
 use crate::api::{
-    Capabilities, FoundTraceId, GetTraceRequest, Operation, OperationQuery, Result, SpanReader, SpanWriter, Trace,
-    TraceQuery,
+    Capabilities, DependencyLink, DependencyQuery, FoundTraceId, GetTraceRequest, Operation, OperationQuery, Purger,
+    Result, SpanReader, SpanWriter, Trace, TraceQuery,
 };
+use crate::dependencies::{LinkCounter, LinkSpan};
 use crate::hashing::span_content_hash;
 use crate::matching::{sort_most_recent_first, span_matches};
 
@@ -154,8 +155,38 @@ impl SpanReader for MemoryStore {
             .collect())
     }
 
+    /// Walks every trace of the namespace (as Jaeger's memory store does).
+    async fn dependencies(&self, ns: &Namespace, query: &DependencyQuery) -> Result<Vec<DependencyLink>> {
+        let Some(data) = self.namespace_data(ns) else { return Ok(Vec::new()) };
+        let data = data.read();
+        let (window_start, window_end) = query.window();
+        let mut counter = LinkCounter::new(window_start, window_end);
+        let mut trace_spans: Vec<LinkSpan<&str>> = Vec::new();
+        for trace in data.traces.values() {
+            if !trace.spans.iter().any(|span| (window_start..=window_end).contains(&span.start_time_unix_nano)) {
+                continue;
+            }
+            trace_spans.clear();
+            trace_spans.extend(trace.spans.iter().map(LinkSpan::of));
+            trace_spans.sort_unstable_by_key(|span| span.span_id);
+            counter.count_trace(&trace_spans);
+        }
+        Ok(counter.into_links(str::to_owned))
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { search_without_service: true, operation_span_kind: true, durable: false }
+    }
+}
+
+#[async_trait]
+impl Purger for MemoryStore {
+    /// Forgets every namespace. A write that looked its namespace up before the purge finishes
+    /// in the forgotten map: it is purged too.
+    async fn purge(&self) -> Result<()> {
+        let purged = std::mem::take(&mut *self.namespaces.write());
+        tracing::info!(namespaces = purged.len(), "memory store purged");
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use crate::api::{GetTraceRequest, SpanReader, SpanWriter};
 use crate::conformance::{base_time, span};
 
 crate::storage_conformance_tests!(|| async { Arc::new(MemoryStore::new()) });
+crate::storage_purge_conformance_tests!(|| async { Arc::new(MemoryStore::new()) });
 
 #[tokio::test]
 async fn bounded_store_evicts_the_trace_written_first() {

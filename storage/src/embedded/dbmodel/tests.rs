@@ -278,3 +278,66 @@ fn long_names_are_cut_at_a_character_boundary_for_indexing() {
     assert!(cut.len() <= 1024 && long.starts_with(cut));
     assert_eq!(indexed_name("short"), "short");
 }
+
+fn dependency_entries() -> (Vec<&'static str>, Vec<DependencyEntry>) {
+    let trace_a = TraceId::new(0x0102, 0x0304);
+    let trace_b = TraceId::new(0, 0x77);
+    let entry = |trace_id, span_id, parent_span_id, start, service_index, role| DependencyEntry {
+        trace_id,
+        span_id,
+        content_hash: 0xfeed_0000 + span_id,
+        parent_span_id,
+        start,
+        service_index,
+        role,
+    };
+    let t = 1_700_000_000_123_456_789;
+    (
+        vec!["checkout", "cart"],
+        vec![
+            entry(trace_a, 1, 0, t, 0, Role::Server),
+            entry(trace_a, 2, 1, t + 5, 0, Role::Client),
+            entry(trace_a, 2, 1, t + 6, 1, Role::Server),
+            entry(trace_b, 9, 4, t + 9, 1, Role::Other),
+        ],
+    )
+}
+
+#[test]
+fn dependency_row_matches_the_golden_file() {
+    let (services, entries) = dependency_entries();
+    let mut bytes = Vec::new();
+    encode_dependency_row(&services, &entries, entries[3].start, &mut bytes);
+    check_golden("dependency_row.hex", &bytes);
+}
+
+#[test]
+fn dependency_row_entries_decode_as_written() {
+    let (services, entries) = dependency_entries();
+    let latest = entries[3].start + 100;
+    let mut bytes = Vec::new();
+    encode_dependency_row(&services, &entries, latest, &mut bytes);
+    let mut decoded = Vec::new();
+    for_each_dependency_entry(&bytes, latest, |row_services, entry| {
+        assert_eq!(row_services, services.as_slice());
+        decoded.push(entry);
+    })
+    .unwrap();
+    assert_eq!(decoded, entries);
+}
+
+#[test]
+fn truncated_or_inconsistent_dependency_rows_are_corrupt_not_a_panic() {
+    let (services, entries) = dependency_entries();
+    let mut bytes = Vec::new();
+    encode_dependency_row(&services, &entries, entries[3].start, &mut bytes);
+    for length in 0..bytes.len() {
+        let result = for_each_dependency_entry(&bytes[..length], entries[3].start, |_, _| {});
+        assert!(matches!(result, Err(StorageError::Corrupt(_))), "prefix of {length} bytes");
+    }
+    let mut bad_index = Vec::new();
+    let (_, mut entries) = dependency_entries();
+    entries[0].service_index = 5;
+    encode_dependency_row(&services, &entries, entries[3].start, &mut bad_index);
+    assert!(matches!(for_each_dependency_entry(&bad_index, 0, |_, _| {}), Err(StorageError::Corrupt(_))));
+}
