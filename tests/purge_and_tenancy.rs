@@ -4,15 +4,16 @@ mod support;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use support::otlp::trace_request;
-use support::{free_port, http_post, Spoor};
+use support::{http_post, Ports, Spoor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_endpoint_deletes_everything_only_when_turned_on() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let purge_port = free_port();
-    let purge_host_port = format!("127.0.0.1:{purge_port}");
-    let spoor = Spoor::start(
+    let ports = Ports::free();
+    let purge_host_port = format!("127.0.0.1:{}", ports.spare);
+    let spoor = Spoor::start_on(
         &dir.path().join("data"),
+        ports,
         &["--testing.purge-endpoint", "true", "--testing.purge-host-port", &purge_host_port],
     );
     let mut client = TraceServiceClient::connect(spoor.otlp_grpc_endpoint()).await.expect("connect");

@@ -8,16 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().expect("local addr").port()
-}
-
-/// A free UDP port on 127.0.0.1.
-pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").expect("binding a free UDP port").local_addr().expect("local addr").port()
-}
-
 /// The ports one all-in-one instance listens on.
 #[derive(Clone, Copy, Debug)]
 pub struct Ports {
@@ -34,24 +24,35 @@ pub struct Ports {
     pub agent_compact: u16,
     pub agent_binary: u16,
     pub admin: u16,
+    /// Not used by Spoor's defaults: for a test that turns on one more listener.
+    pub spare: u16,
 }
 
 impl Ports {
     pub fn free() -> Self {
+        // Every socket stays bound until all ports are chosen: releasing each one before asking for
+        // the next lets the OS hand out the same port twice.
+        let tcp: Vec<TcpListener> =
+            (0..12).map(|_| TcpListener::bind("127.0.0.1:0").expect("binding a free port")).collect();
+        let udp: Vec<std::net::UdpSocket> =
+            (0..2).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("binding a free UDP port")).collect();
+        let t = |i: usize| tcp[i].local_addr().expect("local addr").port();
+        let u = |i: usize| udp[i].local_addr().expect("local addr").port();
         Self {
-            otlp_grpc: free_port(),
-            otlp_http: free_port(),
-            query_http: free_port(),
-            query_grpc: free_port(),
-            remote_storage: free_port(),
-            sampling_http: free_port(),
-            sampling_grpc: free_port(),
-            jaeger_grpc: free_port(),
-            jaeger_http: free_port(),
-            zipkin: free_port(),
-            agent_compact: free_udp_port(),
-            agent_binary: free_udp_port(),
-            admin: free_port(),
+            otlp_grpc: t(0),
+            otlp_http: t(1),
+            query_http: t(2),
+            query_grpc: t(3),
+            remote_storage: t(4),
+            sampling_http: t(5),
+            sampling_grpc: t(6),
+            jaeger_grpc: t(7),
+            jaeger_http: t(8),
+            zipkin: t(9),
+            agent_compact: u(0),
+            agent_binary: u(1),
+            admin: t(10),
+            spare: t(11),
         }
     }
 }
