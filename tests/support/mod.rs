@@ -30,12 +30,29 @@ pub struct Ports {
 
 impl Ports {
     pub fn free() -> Self {
-        // Every socket stays bound until all ports are chosen: releasing each one before asking for
-        // the next lets the OS hand out the same port twice.
-        let tcp: Vec<TcpListener> =
-            (0..12).map(|_| TcpListener::bind("127.0.0.1:0").expect("binding a free port")).collect();
-        let udp: Vec<std::net::UdpSocket> =
-            (0..2).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("binding a free UDP port")).collect();
+        // Every socket stays bound until all ports are chosen (releasing each one before asking for
+        // the next lets the OS hand out the same port twice), and no port is handed out twice in this
+        // process (tests run in parallel: one test's released ports could go to another).
+        static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tcp: Vec<TcpListener> = Vec::new();
+        while tcp.len() < 12 {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+            let port = listener.local_addr().expect("local addr").port();
+            if !handed_out.contains(&port) {
+                handed_out.push(port);
+                tcp.push(listener);
+            }
+        }
+        let mut udp: Vec<std::net::UdpSocket> = Vec::new();
+        while udp.len() < 2 {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("binding a free UDP port");
+            let port = socket.local_addr().expect("local addr").port();
+            if !handed_out.contains(&port) {
+                handed_out.push(port);
+                udp.push(socket);
+            }
+        }
         let t = |i: usize| tcp[i].local_addr().expect("local addr").port();
         let u = |i: usize| udp[i].local_addr().expect("local addr").port();
         Self {
