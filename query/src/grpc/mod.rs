@@ -56,6 +56,7 @@ use spoor_model::proto::jaeger::storage::v2::trace_reader_server::{
 use spoor_model::Namespace;
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
@@ -112,23 +113,8 @@ pub async fn serve_grpc_with_namespaces(
     let api_v3 = ApiV3Server::new(api_v3::ApiV3::new(context))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    set_status(&health, &QUERY_HEALTH_SERVICE_NAMES, ServingStatus::Serving).await;
-
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "query grpc api listening");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(api_v2)
-        .add_service(api_v3)
-        .serve_with_incoming_shutdown(
-            incoming(listener),
-            not_serving_after(shutdown, health, &QUERY_HEALTH_SERVICE_NAMES),
-        )
+    serve_routes(listener, Routes::new(api_v2).add_service(api_v3), &QUERY_HEALTH_SERVICE_NAMES, "query", shutdown)
         .await
-        .map_err(io::Error::other)?;
-    tracing::info!(%address, "query grpc api stopped");
-    Ok(())
 }
 
 /// Serves the remote-storage read API (storage.v2 TraceReader and DependencyReader, health) on
@@ -157,22 +143,29 @@ pub async fn serve_remote_storage_with_namespaces(
     let dependency_reader = DependencyReaderServer::new(remote_storage::RemoteDependencyReader::new(context))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    set_status(&health, &REMOTE_STORAGE_HEALTH_SERVICE_NAMES, ServingStatus::Serving).await;
+    let routes = Routes::new(trace_reader).add_service(dependency_reader);
+    serve_routes(listener, routes, &REMOTE_STORAGE_HEALTH_SERVICE_NAMES, "remote storage", shutdown).await
+}
 
+/// Serves `routes` plus grpc.health (reporting `health_names` SERVING, then NOT_SERVING once
+/// `shutdown` starts) until `shutdown` completes; then finishes the calls in flight.
+async fn serve_routes(
+    listener: TcpListener,
+    routes: Routes,
+    health_names: &'static [&'static str],
+    what: &'static str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_status(&health, health_names, ServingStatus::Serving).await;
     let address = listener.local_addr()?;
-    tracing::info!(%address, "remote storage grpc api listening");
+    tracing::info!(%address, "{what} grpc api listening");
     tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(trace_reader)
-        .add_service(dependency_reader)
-        .serve_with_incoming_shutdown(
-            incoming(listener),
-            not_serving_after(shutdown, health, &REMOTE_STORAGE_HEALTH_SERVICE_NAMES),
-        )
+        .add_routes(routes.add_service(health_service))
+        .serve_with_incoming_shutdown(incoming(listener), not_serving_after(shutdown, health, health_names))
         .await
         .map_err(io::Error::other)?;
-    tracing::info!(%address, "remote storage grpc api stopped");
+    tracing::info!(%address, "{what} grpc api stopped");
     Ok(())
 }
 
