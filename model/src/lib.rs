@@ -5,9 +5,11 @@
 pub mod duration;
 mod ids;
 mod namespace;
+pub mod namespace_rules;
 mod span;
 
 pub mod jaeger_proto;
+pub mod kafka;
 pub mod otlp;
 pub mod proto;
 pub mod thrift;
