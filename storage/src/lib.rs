@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod conformance;
+pub mod elasticsearch;
 pub mod embedded;
 pub mod memory;
+pub mod router;
 
 mod dependencies;
 mod hashing;
