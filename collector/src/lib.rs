@@ -18,13 +18,16 @@ pub mod error;
 pub mod grpc_bytes;
 pub mod http_body;
 pub mod jaeger;
+pub mod kafka;
 pub mod listen;
 pub mod metrics;
+pub mod namespaces;
 pub mod otlp;
 pub mod pipeline;
 pub mod rpc_status;
 pub mod sampling;
 pub mod sanitizer;
+pub mod spool;
 pub mod zipkin;
 
 pub use agent::{serve_agent, AgentEndpoint, AgentServeError, AgentServer};
@@ -32,6 +35,7 @@ pub use config::{AgentConfig, JaegerConfig, OtlpConfig, PipelineConfig, ZipkinCo
 pub use error::{ErrorKind, ReceiveError, SubmitError};
 pub use jaeger::{serve_jaeger, JaegerServeError, JaegerServer};
 pub use metrics::CollectorMetrics;
+pub use namespaces::RulesResolver;
 pub use otlp::{serve_otlp, OtlpServer, ServeError};
 pub use pipeline::{Format, NamespaceResolver, Pipeline, SingleNamespace, Source, Transport};
 pub use sanitizer::Sanitizer;
