@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use futures::FutureExt;
+use spoor_tls::{ServerTls, TlsListener};
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -43,6 +44,8 @@ pub struct JaegerServer {
     http_listener: Option<TcpListener>,
     grpc_routes: Routes,
     http_router: Router,
+    grpc_tls: Option<ServerTls>,
+    http_tls: Option<ServerTls>,
 }
 
 impl JaegerServer {
@@ -52,7 +55,19 @@ impl JaegerServer {
         let http_listener = bind_optional(&config.thrift_http_host_port, "Thrift HTTP").await?;
         let grpc_routes = Routes::new(grpc_service(Arc::clone(&pipeline), &config));
         let http_router = thrift_http_router(pipeline, &config);
-        Ok(Self { grpc_listener, http_listener, grpc_routes, http_router })
+        Ok(Self { grpc_listener, http_listener, grpc_routes, http_router, grpc_tls: None, http_tls: None })
+    }
+
+    /// Serves TLS on the gRPC port (`None`: plaintext, the default).
+    pub fn with_grpc_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.grpc_tls = tls;
+        self
+    }
+
+    /// Serves TLS on the Thrift HTTP port (`None`: plaintext, the default).
+    pub fn with_http_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.http_tls = tls;
+        self
     }
 
     pub fn grpc_local_addr(&self) -> Option<SocketAddr> {
@@ -96,10 +111,10 @@ impl JaegerServer {
         let grpc = async {
             let Some(listener) = self.grpc_listener else { return Ok(()) };
             let address = display_addr(&listener);
-            tracing::info!(%address, "Jaeger gRPC receiver listening");
+            tracing::info!(%address, tls = self.grpc_tls.is_some(), "Jaeger gRPC receiver listening");
             tonic::transport::Server::builder()
                 .add_routes(grpc_routes)
-                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.clone())
+                .serve_with_incoming_shutdown(TlsListener::new(listener, self.grpc_tls), shutdown.clone())
                 .await?;
             tracing::info!(%address, "Jaeger gRPC receiver stopped");
             Ok::<(), JaegerServeError>(())
@@ -107,8 +122,8 @@ impl JaegerServer {
         let http = async {
             let Some(listener) = self.http_listener else { return Ok(()) };
             let address = display_addr(&listener);
-            tracing::info!(%address, "Jaeger Thrift HTTP receiver listening");
-            axum::serve(listener, http_router)
+            tracing::info!(%address, tls = self.http_tls.is_some(), "Jaeger Thrift HTTP receiver listening");
+            axum::serve(TlsListener::new(listener, self.http_tls), http_router)
                 .with_graceful_shutdown(shutdown.clone())
                 .await
                 .map_err(JaegerServeError::Http)?;

@@ -16,6 +16,7 @@ use futures::FutureExt;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use spoor_model::otlp::spans_from_otlp_request;
 use spoor_model::SpanBatch;
+use spoor_tls::{ServerTls, TlsListener};
 use tokio::net::TcpListener;
 
 use crate::config::OtlpConfig;
@@ -79,6 +80,8 @@ pub struct OtlpServer {
     pipeline: Arc<Pipeline>,
     grpc_listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
+    grpc_tls: Option<ServerTls>,
+    http_tls: Option<ServerTls>,
 }
 
 impl OtlpServer {
@@ -86,7 +89,19 @@ impl OtlpServer {
     pub async fn bind(config: OtlpConfig, pipeline: Arc<Pipeline>) -> Result<Self, ServeError> {
         let grpc_listener = bind_optional(&config.grpc_host_port, "gRPC").await?;
         let http_listener = bind_optional(&config.http_host_port, "HTTP").await?;
-        Ok(Self { config, pipeline, grpc_listener, http_listener })
+        Ok(Self { config, pipeline, grpc_listener, http_listener, grpc_tls: None, http_tls: None })
+    }
+
+    /// Serves TLS on the gRPC port (`None`: plaintext, the default).
+    pub fn with_grpc_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.grpc_tls = tls;
+        self
+    }
+
+    /// Serves TLS on the HTTP port (`None`: plaintext, the default).
+    pub fn with_http_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.http_tls = tls;
+        self
     }
 
     pub fn grpc_local_addr(&self) -> Option<SocketAddr> {
@@ -103,20 +118,23 @@ impl OtlpServer {
         let shutdown = shutdown.shared();
         let grpc = async {
             let Some(listener) = self.grpc_listener else { return Ok(()) };
-            tracing::info!(address = %display_addr(&listener), "OTLP gRPC receiver listening");
+            tracing::info!(address = %display_addr(&listener), tls = self.grpc_tls.is_some(), "OTLP gRPC receiver listening");
             let service = grpc::trace_service(Arc::clone(&self.pipeline), &self.config);
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown.clone())
+                .serve_with_incoming_shutdown(TlsListener::new(listener, self.grpc_tls), shutdown.clone())
                 .await?;
             tracing::info!("OTLP gRPC receiver stopped");
             Ok::<(), ServeError>(())
         };
         let http = async {
             let Some(listener) = self.http_listener else { return Ok(()) };
-            tracing::info!(address = %display_addr(&listener), "OTLP HTTP receiver listening");
+            tracing::info!(address = %display_addr(&listener), tls = self.http_tls.is_some(), "OTLP HTTP receiver listening");
             let router = http::router(Arc::clone(&self.pipeline), &self.config);
-            axum::serve(listener, router).with_graceful_shutdown(shutdown.clone()).await.map_err(ServeError::Http)?;
+            axum::serve(TlsListener::new(listener, self.http_tls), router)
+                .with_graceful_shutdown(shutdown.clone())
+                .await
+                .map_err(ServeError::Http)?;
             tracing::info!("OTLP HTTP receiver stopped");
             Ok(())
         };

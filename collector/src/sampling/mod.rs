@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use spoor_tls::{ServerTls, TlsListener};
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 
@@ -45,6 +46,8 @@ pub struct SamplingServer {
     store: Arc<StrategyStore>,
     http_listener: Option<TcpListener>,
     grpc_listener: Option<TcpListener>,
+    http_tls: Option<ServerTls>,
+    grpc_tls: Option<ServerTls>,
 }
 
 impl SamplingServer {
@@ -52,7 +55,19 @@ impl SamplingServer {
     pub async fn bind(config: &SamplingConfig, store: Arc<StrategyStore>) -> Result<Self, SamplingError> {
         let http_listener = bind_optional(&config.http_host_port, "HTTP").await?;
         let grpc_listener = bind_optional(&config.grpc_host_port, "gRPC").await?;
-        Ok(Self { store, http_listener, grpc_listener })
+        Ok(Self { store, http_listener, grpc_listener, http_tls: None, grpc_tls: None })
+    }
+
+    /// Serves TLS on the HTTP port (`None`: plaintext, the default).
+    pub fn with_http_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.http_tls = tls;
+        self
+    }
+
+    /// Serves TLS on the gRPC port (`None`: plaintext, the default).
+    pub fn with_grpc_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.grpc_tls = tls;
+        self
     }
 
     pub fn http_local_addr(&self) -> Option<SocketAddr> {
@@ -71,8 +86,8 @@ impl SamplingServer {
         let http = async {
             let Some(listener) = self.http_listener else { return Ok(()) };
             let address = display_addr(&listener);
-            tracing::info!(%address, "sampling HTTP server listening");
-            axum::serve(listener, http_router(Arc::clone(&store)))
+            tracing::info!(%address, tls = self.http_tls.is_some(), "sampling HTTP server listening");
+            axum::serve(TlsListener::new(listener, self.http_tls), http_router(Arc::clone(&store)))
                 .with_graceful_shutdown(shutdown.clone())
                 .await
                 .map_err(SamplingError::Http)?;
@@ -92,14 +107,11 @@ impl SamplingServer {
                     health.set_service_status("", ServingStatus::NotServing).await;
                 }
             };
-            tracing::info!(%address, "sampling gRPC server listening");
+            tracing::info!(%address, tls = self.grpc_tls.is_some(), "sampling gRPC server listening");
             tonic::transport::Server::builder()
                 .add_service(health_service)
                 .add_service(grpc_service(Arc::clone(&store)))
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener),
-                    not_serving_after_shutdown,
-                )
+                .serve_with_incoming_shutdown(TlsListener::new(listener, self.grpc_tls), not_serving_after_shutdown)
                 .await?;
             tracing::info!(%address, "sampling gRPC server stopped");
             Ok(())

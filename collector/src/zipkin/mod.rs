@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use spoor_tls::{ServerTls, TlsListener};
 use tokio::net::TcpListener;
 
 pub use self::http::{router, ZipkinBody};
@@ -29,6 +30,7 @@ pub enum ZipkinServeError {
 pub struct ZipkinServer {
     listener: Option<TcpListener>,
     router: Router,
+    tls: Option<ServerTls>,
 }
 
 impl ZipkinServer {
@@ -38,7 +40,13 @@ impl ZipkinServer {
             "" => None,
             host_port => Some(listen::bind(host_port).await?),
         };
-        Ok(Self { listener, router: router(pipeline, &config) })
+        Ok(Self { listener, router: router(pipeline, &config), tls: None })
+    }
+
+    /// Serves TLS (`None`: plaintext, the default).
+    pub fn with_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -50,8 +58,11 @@ impl ZipkinServer {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ZipkinServeError> {
         let Some(listener) = self.listener else { return Ok(()) };
         let address = listener.local_addr().map(|address| address.to_string()).unwrap_or_else(|_| "unknown".into());
-        tracing::info!(%address, "Zipkin receiver listening");
-        axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await.map_err(ZipkinServeError::Http)?;
+        tracing::info!(%address, tls = self.tls.is_some(), "Zipkin receiver listening");
+        axum::serve(TlsListener::new(listener, self.tls), self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ZipkinServeError::Http)?;
         tracing::info!(%address, "Zipkin receiver stopped");
         Ok(())
     }
