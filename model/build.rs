@@ -13,10 +13,11 @@ const PROTO_FILES: [&str; 5] = [
 /// The query APIs (`jaeger.api_v3`, `jaeger.storage.v2`). They use OTLP messages, mapped to the
 /// `opentelemetry-proto` crate's types; `proto/opentelemetry/` only holds name-only stubs so
 /// protox can resolve those names (nothing is generated from them).
-const QUERY_API_PROTO_FILES: [&str; 3] = [
+const QUERY_API_PROTO_FILES: [&str; 4] = [
     "proto/jaeger/api_v3/query_service.proto",
     "proto/jaeger/storage/v2/trace_storage.proto",
     "proto/jaeger/storage/v2/dependency_storage.proto",
+    "proto/jaeger/storage/v2/capabilities.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,7 +16,7 @@ pub mod jaeger {
     }
 
     pub mod storage {
-        /// `jaeger.storage.v2`: the remote-storage `TraceReader` and `DependencyReader`.
+        /// `jaeger.storage.v2`: the remote-storage `TraceReader`, `DependencyReader` and `Capabilities`.
         pub mod v2 {
             #![allow(clippy::all, clippy::pedantic, missing_docs, rust_2018_idioms)]
             tonic::include_proto!("jaeger.storage.v2");

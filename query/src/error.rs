@@ -42,6 +42,10 @@ pub enum QueryError {
     /// Tenancy is on and the request names more than one tenant (Jaeger's exact message).
     #[error("extra tenant header")]
     ExtraTenantHeader,
+    /// Archiving was asked for but no archive storage is configured (Jaeger's exact message;
+    /// Jaeger answers it with HTTP 500 and gRPC INTERNAL).
+    #[error("archive span storage was not configured")]
+    ArchiveNotConfigured,
     /// The storage failed; its own kind decides the status.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -64,6 +68,7 @@ impl QueryError {
             Self::TraceNotFound => ErrorKind::NotFound,
             Self::MissingTenant => ErrorKind::Unauthenticated,
             Self::UnknownTenant | Self::ExtraTenantHeader => ErrorKind::PermissionDenied,
+            Self::ArchiveNotConfigured => ErrorKind::Internal,
             Self::Storage(error) => match error.kind() {
                 StorageErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
                 StorageErrorKind::Unavailable => ErrorKind::Unavailable,

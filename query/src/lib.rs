@@ -4,6 +4,9 @@
 //! remote-storage read API (`jaeger.storage.v2`, port 17271) over the same service.
 //! [`tenancy`] picks a request's namespace from a tenant header (Jaeger's multi-tenancy) for
 //! both. [`purge`] serves the testing-only purge endpoint Jaeger's storage integration suite calls.
+//! [`archive`] is Jaeger's archive storage: add it with [`QueryService::with_archive`] (or
+//! [`QueryService::with_archive_storage`] for a namespace mapping) and the archive endpoints and
+//! trace-lookup fallback work; without it archiving answers Jaeger's "not configured" error.
 //!
 //! Wiring, as the binary does it:
 //!
@@ -39,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 mod adjuster;
+pub mod archive;
 mod error;
 pub mod grpc;
 pub mod http;
@@ -48,6 +52,7 @@ mod service;
 pub mod tenancy;
 pub mod ui;
 
+pub use archive::ArchiveStorage;
 pub use error::{ErrorKind, QueryError};
 pub use metrics::QueryMetrics;
 pub use purge::{purge_router, serve_purge};

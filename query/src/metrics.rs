@@ -13,6 +13,8 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReadOperation {
     GetTrace,
+    /// A trace read from archive storage (a `GetTrace` the primary storage could not answer).
+    GetArchiveTrace,
     FindTraces,
     FindTraceIds,
     GetServices,
@@ -24,6 +26,7 @@ impl ReadOperation {
     fn label(self) -> &'static str {
         match self {
             Self::GetTrace => "get_trace",
+            Self::GetArchiveTrace => "get_archive_trace",
             Self::FindTraces => "find_traces",
             Self::FindTraceIds => "find_trace_ids",
             Self::GetServices => "get_services",

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use spoor_storage::Purger;
-use tokio::net::TcpListener;
+use spoor_tls::TlsListener;
 
 /// Jaeger's port for the purge endpoint.
 pub const DEFAULT_PURGE_HOST_PORT: &str = "0.0.0.0:9231";
@@ -29,13 +29,14 @@ pub fn purge_router(store: Arc<dyn Purger>) -> Router {
     Router::new().route("/purge", post(purge)).with_state(store)
 }
 
-/// Serves [`purge_router`] on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
+/// Serves [`purge_router`] on `listener` (a `TcpListener`, or a [`TlsListener`] for HTTPS) until
+/// `shutdown` completes, then finishes the requests in flight.
 pub async fn serve_purge(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     store: Arc<dyn Purger>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let listener = listener.into();
     let address = listener.local_addr()?;
     tracing::warn!(%address, "purge endpoint listening: POST /purge deletes all stored data (testing only)");
     axum::serve(listener, purge_router(store)).with_graceful_shutdown(shutdown).await?;

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use spoor_model::{Namespace, Span};
 use spoor_storage::{
-    DependencyLink, DependencyQuery, FoundTraceId, GetTraceRequest, Operation, OperationQuery, SpanReader, TraceQuery,
+    Capabilities, DependencyLink, DependencyQuery, FoundTraceId, GetTraceRequest, Operation, OperationQuery,
+    SpanReader, SpanWriter, TraceQuery,
 };
 
 use crate::adjuster;
+use crate::archive::ArchiveStorage;
 use crate::error::QueryError;
 use crate::metrics::{QueryMetrics, ReadOperation};
 
@@ -45,46 +47,125 @@ pub struct QueryTrace {
     pub warnings: Vec<String>,
 }
 
-/// Jaeger's query service over one storage backend. Every call names its namespace.
+/// Jaeger's query service over one storage backend, and optionally an archive storage
+/// ([`QueryService::with_archive`]). Every call names its namespace.
 pub struct QueryService {
     reader: Arc<dyn SpanReader>,
+    archive: Option<ArchiveStorage>,
     options: QueryServiceOptions,
     metrics: QueryMetrics,
 }
 
 impl std::fmt::Debug for QueryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryService").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("QueryService")
+            .field("options", &self.options)
+            .field("archive", &self.archive.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl QueryService {
     pub fn new(reader: Arc<dyn SpanReader>, options: QueryServiceOptions, metrics: QueryMetrics) -> Self {
-        Self { reader, options, metrics }
+        Self { reader, archive: None, options, metrics }
+    }
+
+    /// Adds archive storage that keeps archived traces under the request's own namespace name:
+    /// `POST /api/archive/{id}` and api_v2 `ArchiveTrace` copy a trace into it, and trace lookups
+    /// fall back to it. Without archive storage, archiving fails with Jaeger's
+    /// `archive span storage was not configured` (HTTP 500, gRPC INTERNAL).
+    pub fn with_archive(self, reader: Arc<dyn SpanReader>, writer: Arc<dyn SpanWriter>) -> Self {
+        self.with_archive_storage(ArchiveStorage::new(reader, writer))
+    }
+
+    /// [`QueryService::with_archive`] with a namespace mapping or any other [`ArchiveStorage`].
+    pub fn with_archive_storage(mut self, archive: ArchiveStorage) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// Whether archive storage is configured (Jaeger's `archiveEnabled` UI capability).
+    pub fn has_archive(&self) -> bool {
+        self.archive.is_some()
+    }
+
+    /// What the primary storage can do (the remote-storage API's `GetCapabilities`).
+    pub fn storage_capabilities(&self) -> Capabilities {
+        self.reader.capabilities()
     }
 
     pub fn options(&self) -> &QueryServiceOptions {
         &self.options
     }
 
-    /// Returns one trace; [`QueryError::TraceNotFound`] when no span of it is stored. With `raw`
-    /// the spans come back as stored (only capped), without adjusters.
+    /// Returns one trace, from the primary storage or, when that has none of its spans, from
+    /// the archive (as Jaeger's `GetTraces`); [`QueryError::TraceNotFound`] when neither has it.
+    /// With `raw` the spans come back as stored (only capped), without adjusters.
     pub async fn get_trace(
         &self,
         ns: &Namespace,
         request: GetTraceRequest,
         raw: bool,
     ) -> Result<QueryTrace, QueryError> {
+        let spans = self.read_primary_then_archive(ns, request).await?;
+        Ok(self.finish(spans, raw))
+    }
+
+    /// [`QueryService::get_trace`] from the primary storage only (the remote-storage API is a
+    /// storage, not a query service: it has no archive fallback).
+    pub async fn get_primary_trace(
+        &self,
+        ns: &Namespace,
+        request: GetTraceRequest,
+        raw: bool,
+    ) -> Result<QueryTrace, QueryError> {
+        let spans = self.read_primary(ns, request).await?.ok_or(QueryError::TraceNotFound)?;
+        Ok(self.finish(spans, raw))
+    }
+
+    /// Copies a trace, every span as stored (not capped, not adjusted), into archive storage
+    /// (Jaeger's `ArchiveTrace`). The trace is looked up as [`QueryService::get_trace`] looks it
+    /// up, so archiving an archived trace succeeds (and stores nothing new: writes are
+    /// idempotent). [`QueryError::ArchiveNotConfigured`] without archive storage,
+    /// [`QueryError::TraceNotFound`] when neither storage has the trace.
+    pub async fn archive_trace(&self, ns: &Namespace, request: GetTraceRequest) -> Result<(), QueryError> {
+        let Some(archive) = &self.archive else {
+            return Err(QueryError::ArchiveNotConfigured);
+        };
+        let spans = self.read_primary_then_archive(ns, request).await?;
+        archive.write(ns, spans).await?;
+        Ok(())
+    }
+
+    async fn read_primary_then_archive(
+        &self,
+        ns: &Namespace,
+        request: GetTraceRequest,
+    ) -> Result<Vec<Span>, QueryError> {
+        if let Some(spans) = self.read_primary(ns, request.clone()).await? {
+            return Ok(spans);
+        }
+        self.read_archive(ns, request).await?.ok_or(QueryError::TraceNotFound)
+    }
+
+    /// The stored spans of a trace; `None` when there are none. A zero id is refused.
+    async fn read_primary(&self, ns: &Namespace, request: GetTraceRequest) -> Result<Option<Vec<Span>>, QueryError> {
         if request.trace_id.is_zero() {
             return Err(QueryError::invalid_argument("trace id must not be zero"));
         }
         let started = Instant::now();
         let result = self.reader.get_trace(ns, request).await;
         self.metrics.record(ReadOperation::GetTrace, result.is_ok(), started.elapsed());
-        match result? {
-            Some(trace) if !trace.spans.is_empty() => Ok(self.finish(trace.spans, raw)),
-            _ => Err(QueryError::TraceNotFound),
-        }
+        Ok(result?.map(|trace| trace.spans).filter(|spans| !spans.is_empty()))
+    }
+
+    /// The archived spans of a trace; `None` when there are none or no archive is configured.
+    async fn read_archive(&self, ns: &Namespace, request: GetTraceRequest) -> Result<Option<Vec<Span>>, QueryError> {
+        let Some(archive) = &self.archive else { return Ok(None) };
+        let started = Instant::now();
+        let result = archive.read(ns, request).await;
+        self.metrics.record(ReadOperation::GetArchiveTrace, result.is_ok(), started.elapsed());
+        Ok(result?)
     }
 
     /// Searches traces (Jaeger's `FindTraces`): complete traces, most recent first.

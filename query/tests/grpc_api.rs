@@ -19,6 +19,7 @@ use spoor_model::proto::jaeger::api_v2::query_service_client::QueryServiceClient
 use spoor_model::proto::jaeger::api_v3;
 use spoor_model::proto::jaeger::api_v3::query_service_client::QueryServiceClient as ApiV3Client;
 use spoor_model::proto::jaeger::storage::v2 as storage_v2;
+use spoor_model::proto::jaeger::storage::v2::capabilities_client::CapabilitiesClient;
 use spoor_model::proto::jaeger::storage::v2::dependency_reader_client::DependencyReaderClient;
 use spoor_model::proto::jaeger::storage::v2::trace_reader_client::TraceReaderClient;
 use spoor_model::{KeyValue, Namespace, Span, SpanBatch, TraceId};
@@ -412,12 +413,12 @@ async fn api_v2_get_dependencies_requires_both_times() {
 }
 
 #[tokio::test]
-async fn api_v2_archive_trace_is_unimplemented_with_a_reason() {
+async fn api_v2_archive_trace_without_archive_storage_is_jaegers_internal_error() {
     let server = Server::query().await;
     let request = api_v2::ArchiveTraceRequest { trace_id: BIG_TRACE_ID.to_bytes().to_vec(), ..Default::default() };
     let status = server.api_v2().archive_trace(request).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("archive"), "{}", status.message());
+    assert_eq!(status.code(), tonic::Code::Internal);
+    assert_eq!(status.message(), "failed to archive trace: archive span storage was not configured");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -748,6 +749,34 @@ async fn remote_storage_get_dependencies_computes_links_with_their_source() {
 // ---------------------------------------------------------------------------------------------
 // Health, shutdown (tenancy: tests/tenancy.rs)
 
+#[tokio::test]
+async fn remote_storage_capabilities_allow_searching_without_a_service_name() {
+    let server = Server::remote_storage().await;
+    let response = CapabilitiesClient::new(server.channel.clone())
+        .get_capabilities(storage_v2::GetCapabilitiesRequest {})
+        .await
+        .expect("Capabilities is served")
+        .into_inner();
+    let search = response.search.expect("search capabilities are set");
+    assert!(search.without_service_name, "the memory store searches every service");
+    assert!(search.same_span_conjunction, "every tag of a query must match within one span");
+    assert_eq!(search.filter, None, "no structured filter is evaluated");
+}
+
+#[tokio::test]
+async fn remote_storage_search_without_a_service_name_finds_every_service() {
+    let server = Server::remote_storage().await;
+    let mut query = storage_query("");
+    query.attributes = vec![OtlpKeyValue {
+        key: "hostname".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue("big-1".into())) }),
+        key_strindex: 0,
+    }];
+    let request = storage_v2::FindTracesRequest { query: Some(query) };
+    let traces = collect(server.trace_reader().find_traces(request).await.unwrap().into_inner()).await.unwrap();
+    assert_eq!(traces.iter().map(trace_id_of).collect::<Vec<_>>(), vec![BIG_TRACE_ID]);
+}
+
 async fn health_of(client: &mut HealthClient<Channel>, service: &str) -> Result<ServingStatus, tonic::Status> {
     let response = client.check(HealthCheckRequest { service: service.to_owned() }).await?.into_inner();
     Ok(ServingStatus::try_from(response.status).expect("known status"))
@@ -768,7 +797,9 @@ async fn query_server_health_reports_jaegers_service_names_as_serving() {
 async fn remote_storage_server_health_reports_jaegers_service_names_as_serving() {
     let server = Server::remote_storage().await;
     let mut health = server.health();
-    for service in ["", "jaeger.storage.v2.TraceReader", "jaeger.storage.v2.DependencyReader"] {
+    for service in
+        ["", "jaeger.storage.v2.TraceReader", "jaeger.storage.v2.DependencyReader", "jaeger.storage.v2.Capabilities"]
+    {
         assert_eq!(health_of(&mut health, service).await.unwrap(), ServingStatus::Serving, "{service:?}");
     }
     let unknown = health_of(&mut health, "jaeger.api_v3.QueryService").await.unwrap_err();

@@ -14,7 +14,7 @@ use crate::error::QueryError;
 use crate::grpc::convert::{
     dependency_query, span_kind_filter, spans_with_trace_warnings, trace_id_from_bytes, trace_lookup, SearchFields,
 };
-use crate::grpc::status::unimplemented;
+use crate::grpc::status::status_with_context;
 use crate::grpc::GrpcContext;
 use crate::service::QueryTrace;
 
@@ -47,11 +47,21 @@ impl ApiV2QueryService for ApiV2 {
         Ok(Response::new(chunk_stream(vec![trace])))
     }
 
+    /// Copies the trace into archive storage. Not found is NOT_FOUND `trace not found`; any other
+    /// failure (no archive storage configured included) is reported as Jaeger does, INTERNAL
+    /// `failed to archive trace: <reason>`, unless the caller's request was at fault.
     async fn archive_trace(
         &self,
-        _request: Request<pb::ArchiveTraceRequest>,
+        request: Request<pb::ArchiveTraceRequest>,
     ) -> Result<Response<pb::ArchiveTraceResponse>, Status> {
-        Err(unimplemented("ArchiveTrace", "spoor has no archive storage yet"))
+        let namespace = self.context.namespace(&request)?;
+        let request = request.into_inner();
+        let trace_id = trace_id_from_bytes(&request.trace_id)?;
+        let lookup = trace_lookup(trace_id, request.start_time.as_ref(), request.end_time.as_ref());
+        match self.context.service.archive_trace(&namespace, lookup).await {
+            Ok(()) => Ok(Response::new(pb::ArchiveTraceResponse {})),
+            Err(error) => Err(status_with_context(error, "failed to archive trace")),
+        }
     }
 
     async fn find_traces(&self, request: Request<pb::FindTracesRequest>) -> Result<Response<ChunkStream>, Status> {

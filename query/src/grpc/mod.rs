@@ -3,8 +3,8 @@
 //! - [`serve_grpc`] (port 16685): `jaeger.api_v2.QueryService` (`api_v2.rs`),
 //!   `jaeger.api_v3.QueryService` (`api_v3.rs`) and `grpc.health.v1.Health`;
 //! - [`serve_remote_storage`] (port 17271): `jaeger.storage.v2.TraceReader` and
-//!   `DependencyReader` (`remote_storage.rs`), reading raw (unadjusted) traces, and
-//!   `grpc.health.v1.Health`.
+//!   `DependencyReader` (`remote_storage.rs`), reading raw (unadjusted) traces,
+//!   `Capabilities` (`capabilities.rs`) and `grpc.health.v1.Health`.
 //!
 //! Health reports SERVING under Jaeger's service names (see [`QUERY_HEALTH_SERVICE_NAMES`],
 //! [`REMOTE_STORAGE_HEALTH_SERVICE_NAMES`]) and the overall name `""` while the server runs, and
@@ -29,11 +29,12 @@
 
 mod api_v2;
 mod api_v3;
+mod capabilities;
 mod config;
-mod convert;
+pub(crate) mod convert;
 mod remote_storage;
 mod status;
-mod summary;
+pub(crate) mod summary;
 #[cfg(test)]
 mod wire_tests;
 
@@ -47,6 +48,7 @@ use spoor_model::proto::jaeger::api_v2::query_service_server::{
 use spoor_model::proto::jaeger::api_v3::query_service_server::{
     QueryServiceServer as ApiV3Server, SERVICE_NAME as API_V3_SERVICE_NAME,
 };
+use spoor_model::proto::jaeger::storage::v2::capabilities_server::SERVICE_NAME as CAPABILITIES_SERVICE_NAME;
 use spoor_model::proto::jaeger::storage::v2::dependency_reader_server::{
     DependencyReaderServer, SERVICE_NAME as DEPENDENCY_READER_SERVICE_NAME,
 };
@@ -54,10 +56,9 @@ use spoor_model::proto::jaeger::storage::v2::trace_reader_server::{
     TraceReaderServer, SERVICE_NAME as TRACE_READER_SERVICE_NAME,
 };
 use spoor_model::Namespace;
-use tokio::net::TcpListener;
+use spoor_tls::TlsListener;
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 pub use config::{
@@ -73,7 +74,8 @@ use crate::service::QueryService;
 pub const QUERY_HEALTH_SERVICE_NAMES: [&str; 2] = [API_V2_SERVICE_NAME, API_V3_SERVICE_NAME];
 
 /// The health status names of the remote-storage server.
-pub const REMOTE_STORAGE_HEALTH_SERVICE_NAMES: [&str; 2] = [TRACE_READER_SERVICE_NAME, DEPENDENCY_READER_SERVICE_NAME];
+pub const REMOTE_STORAGE_HEALTH_SERVICE_NAMES: [&str; 3] =
+    [TRACE_READER_SERVICE_NAME, DEPENDENCY_READER_SERVICE_NAME, CAPABILITIES_SERVICE_NAME];
 
 /// What every handler needs: the query service and how to pick a request's namespace.
 #[derive(Clone)]
@@ -91,7 +93,7 @@ impl GrpcContext {
 /// Serves the query APIs (api_v2, api_v3, health) on `listener`, reading `namespace`, until
 /// `shutdown` completes; then finishes the calls in flight.
 pub async fn serve_grpc(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     service: Arc<QueryService>,
     namespace: Namespace,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -101,7 +103,7 @@ pub async fn serve_grpc(
 
 /// [`serve_grpc`] with a custom [`NamespaceSelector`] (the tenancy seam).
 pub async fn serve_grpc_with_namespaces(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     service: Arc<QueryService>,
     namespaces: Arc<dyn NamespaceSelector>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -121,7 +123,7 @@ pub async fn serve_grpc_with_namespaces(
 /// `listener`, reading `namespace`, until `shutdown` completes; then finishes the calls in
 /// flight.
 pub async fn serve_remote_storage(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     service: Arc<QueryService>,
     namespace: Namespace,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -131,7 +133,7 @@ pub async fn serve_remote_storage(
 
 /// [`serve_remote_storage`] with a custom [`NamespaceSelector`] (the tenancy seam).
 pub async fn serve_remote_storage_with_namespaces(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     service: Arc<QueryService>,
     namespaces: Arc<dyn NamespaceSelector>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -140,17 +142,19 @@ pub async fn serve_remote_storage_with_namespaces(
     let trace_reader = TraceReaderServer::new(remote_storage::RemoteTraceReader::new(context.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
+    let capabilities = capabilities::server(context.clone());
     let dependency_reader = DependencyReaderServer::new(remote_storage::RemoteDependencyReader::new(context))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    let routes = Routes::new(trace_reader).add_service(dependency_reader);
+    let routes = Routes::new(trace_reader).add_service(dependency_reader).add_service(capabilities);
     serve_routes(listener, routes, &REMOTE_STORAGE_HEALTH_SERVICE_NAMES, "remote storage", shutdown).await
 }
 
 /// Serves `routes` plus grpc.health (reporting `health_names` SERVING, then NOT_SERVING once
-/// `shutdown` starts) until `shutdown` completes; then finishes the calls in flight.
+/// `shutdown` starts) until `shutdown` completes; then finishes the calls in flight. The listener
+/// is a `TcpListener`, or a [`TlsListener`] to serve TLS.
 async fn serve_routes(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     routes: Routes,
     health_names: &'static [&'static str],
     what: &'static str,
@@ -158,19 +162,17 @@ async fn serve_routes(
 ) -> io::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     set_status(&health, health_names, ServingStatus::Serving).await;
+    let listener = listener.into();
     let address = listener.local_addr()?;
-    tracing::info!(%address, "{what} grpc api listening");
+    tracing::info!(%address, tls = listener.tls().is_some(), "{what} grpc api listening");
+    // TlsListener sets TCP_NODELAY on every connection, plain or TLS.
     tonic::transport::Server::builder()
         .add_routes(routes.add_service(health_service))
-        .serve_with_incoming_shutdown(incoming(listener), not_serving_after(shutdown, health, health_names))
+        .serve_with_incoming_shutdown(listener, not_serving_after(shutdown, health, health_names))
         .await
         .map_err(io::Error::other)?;
     tracing::info!(%address, "{what} grpc api stopped");
     Ok(())
-}
-
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 async fn set_status(health: &tonic_health::server::HealthReporter, names: &[&str], status: ServingStatus) {
@@ -200,7 +202,7 @@ mod tests {
         assert_eq!(QUERY_HEALTH_SERVICE_NAMES, ["jaeger.api_v2.QueryService", "jaeger.api_v3.QueryService"]);
         assert_eq!(
             REMOTE_STORAGE_HEALTH_SERVICE_NAMES,
-            ["jaeger.storage.v2.TraceReader", "jaeger.storage.v2.DependencyReader"]
+            ["jaeger.storage.v2.TraceReader", "jaeger.storage.v2.DependencyReader", "jaeger.storage.v2.Capabilities"]
         );
     }
 }

@@ -71,7 +71,7 @@ impl TraceReader for RemoteTraceReader {
             let service = std::sync::Arc::clone(&service);
             let namespace = namespace.clone();
             async move {
-                match service.get_trace(&namespace, lookup, RAW).await {
+                match service.get_primary_trace(&namespace, lookup, RAW).await {
                     Ok(trace) => Some(Ok(traces_data(trace))),
                     Err(QueryError::TraceNotFound) => None,
                     Err(error) => Some(Err(Status::from(error))),

@@ -32,9 +32,16 @@ impl From<QueryError> for tonic::Status {
     }
 }
 
-/// The status of an RPC this server does not provide (yet); the message says why.
-pub(crate) fn unimplemented(rpc: &str, why: &str) -> tonic::Status {
-    tonic::Status::unimplemented(format!("{rpc} is not implemented: {why}"))
+/// [`status_for`], with server-side failures' messages prefixed by `context` (as Jaeger's
+/// `failed to archive trace: <reason>`); the caller's mistakes and not-found keep their message.
+pub(crate) fn status_with_context(error: QueryError, context: &str) -> tonic::Status {
+    let status = status_for(error);
+    match status.code() {
+        tonic::Code::Internal | tonic::Code::Unavailable | tonic::Code::ResourceExhausted => {
+            tonic::Status::new(status.code(), format!("{context}: {}", status.message()))
+        }
+        _ => status,
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +78,15 @@ mod tests {
         assert_eq!((missing.code(), missing.message()), (tonic::Code::Unauthenticated, "missing tenant header"));
         let unknown = tonic::Status::from(QueryError::UnknownTenant);
         assert_eq!((unknown.code(), unknown.message()), (tonic::Code::PermissionDenied, "unknown tenant"));
+    }
+
+    #[test]
+    fn context_prefixes_server_failures_only() {
+        let internal = status_with_context(QueryError::ArchiveNotConfigured, "failed to archive trace");
+        assert_eq!(internal.code(), tonic::Code::Internal);
+        assert_eq!(internal.message(), "failed to archive trace: archive span storage was not configured");
+        let not_found = status_with_context(QueryError::TraceNotFound, "failed to archive trace");
+        assert_eq!((not_found.code(), not_found.message()), (tonic::Code::NotFound, "trace not found"));
     }
 
     #[test]

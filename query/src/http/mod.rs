@@ -3,11 +3,15 @@
 //!
 //! The binary calls [`serve`] (or [`router`] to mount the routes itself).
 
+mod api_v3;
+mod archive;
 mod config;
 mod envelope;
 mod handlers;
 pub(crate) mod json;
+mod otlp_json;
 mod params;
+mod transform;
 pub mod ui_model;
 
 use std::future::Future;
@@ -15,9 +19,10 @@ use std::io;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use spoor_model::Namespace;
+use spoor_tls::TlsListener;
 use tokio::net::TcpListener;
 
 pub use config::{QueryHttpConfig, QueryHttpConfigError, DEFAULT_QUERY_HTTP_HOST_PORT};
@@ -67,6 +72,13 @@ pub fn router_with_namespaces(
         .route("/api/traces", get(handlers::search))
         .route("/api/traces/{trace_id}", get(handlers::trace))
         .route("/api/dependencies", get(handlers::dependencies))
+        .route("/api/archive/{trace_id}", post(archive::archive_trace))
+        .route("/api/transform", post(transform::transform))
+        .route("/api/v3/traces", get(api_v3::find_traces))
+        .route("/api/v3/traces/{trace_id}", get(api_v3::get_trace))
+        .route("/api/v3/trace-summaries", get(api_v3::find_trace_summaries))
+        .route("/api/v3/services", get(api_v3::services))
+        .route("/api/v3/operations", get(api_v3::operations))
         .with_state(ApiState { service, namespaces });
     let api = match config.route_prefix() {
         Some(prefix) => Router::new().nest(&prefix, api.clone()).merge(api),
@@ -87,9 +99,10 @@ pub async fn serve(
     serve_on(listener, service, config, shutdown).await
 }
 
-/// [`serve`] on a listener the caller bound (tests bind port 0 and read the address).
+/// [`serve`] on a listener the caller bound (tests bind port 0 and read the address): a
+/// `TcpListener`, or a [`TlsListener`] to serve HTTPS.
 pub async fn serve_on(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     service: Arc<QueryService>,
     config: &QueryHttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -101,15 +114,17 @@ pub async fn serve_on(
 /// [`serve_on`] with a custom [`NamespaceSelector`] (tenancy: see
 /// [`crate::tenancy::namespace_selector`]); `config.namespace` is then unused.
 pub async fn serve_on_with_namespaces(
-    listener: TcpListener,
+    listener: impl Into<TlsListener>,
     service: Arc<QueryService>,
     config: &QueryHttpConfig,
     namespaces: Arc<dyn NamespaceSelector>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     config.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    let listener = listener.into();
     let address = listener.local_addr()?;
-    tracing::info!(%address, base_path = %config.base_path, namespace = %config.namespace, "query http api listening");
+    let tls = listener.tls().is_some();
+    tracing::info!(%address, tls, base_path = %config.base_path, namespace = %config.namespace, "query http api listening");
     let app = router_with_namespaces(service, config, namespaces);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     tracing::info!(%address, "query http api stopped");

@@ -234,7 +234,7 @@ pub(crate) fn parse_trace_id(text: &str) -> Result<TraceId, String> {
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_go_bool(text: &str) -> Option<bool> {
+pub(crate) fn parse_go_bool(text: &str) -> Option<bool> {
     match text {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),

@@ -13,7 +13,7 @@ use spoor_model::{
     KeyValue, Log, Namespace, Process, RefType, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_SAMPLED,
 };
 use spoor_query::http::{router, QueryHttpConfig};
-use spoor_query::{QueryMetrics, QueryService, QueryServiceOptions};
+use spoor_query::{ArchiveStorage, QueryMetrics, QueryService, QueryServiceOptions};
 use spoor_storage::{MemoryStore, SpanReader, SpanWriter};
 use tower::ServiceExt;
 
@@ -38,6 +38,22 @@ impl Api {
         Self { router: router(service.clone(), &config), store, service }
     }
 
+    /// An API whose archive is the same memory store under `<namespace>-archive` (see
+    /// [`archive_namespace`]), as a deployment with one embedded store would wire it.
+    pub fn with_archive(config: QueryHttpConfig) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let reader: Arc<dyn SpanReader> = store.clone();
+        let archive = ArchiveStorage::new(store.clone(), store.clone()).with_namespaces(archive_namespace);
+        let service = QueryService::new(reader, QueryServiceOptions::default(), QueryMetrics::unregistered())
+            .with_archive_storage(archive);
+        let service = Arc::new(service);
+        Self { router: router(service.clone(), &config), store, service }
+    }
+
+    pub async fn post(&self, uri: &str, body: &str) -> TestResponse {
+        send(&self.router, Request::post(uri).body(Body::from(body.to_owned())).expect("valid request")).await
+    }
+
     /// Writes spans into the default namespace.
     pub async fn write(&self, spans: Vec<Span>) {
         self.write_to(&Namespace::default_namespace(), spans).await;
@@ -52,8 +68,16 @@ impl Api {
     }
 }
 
+/// The archive namespace of `namespace` in [`Api::with_archive`].
+pub fn archive_namespace(namespace: &Namespace) -> Namespace {
+    Namespace::new(format!("{namespace}-archive"))
+}
+
 pub async fn get(router: &Router, uri: &str) -> TestResponse {
-    let request = Request::get(uri).body(Body::empty()).expect("valid request");
+    send(router, Request::get(uri).body(Body::empty()).expect("valid request")).await
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
     let response = router.clone().oneshot(request).await.expect("router is infallible");
     let status = response.status();
     let headers = response.headers().clone();
