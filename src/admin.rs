@@ -79,6 +79,26 @@ struct AdminState {
     registry: Arc<Registry>,
 }
 
+/// Binds the admin port (`--admin.http.host-port`) and serves it until [`Shutdown::stop_admin`], so
+/// health keeps answering "not available" while the rest of the role drains.
+pub async fn serve(
+    settings: &crate::options::Settings,
+    health: Arc<Health>,
+    registry: Registry,
+    shutdown: &crate::shutdown::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    use anyhow::Context;
+    let host_port = settings.string("admin.http.host-port")?;
+    let listener = spoor_collector::listen::bind(&host_port)
+        .await
+        .with_context(|| format!("cannot listen on --admin.http.host-port {host_port}"))?;
+    let listener = spoor_tls::TlsListener::new(listener, crate::tls_options::server_tls(settings, "admin.http")?);
+    tracing::info!(address = %host_port, tls = listener.tls().is_some(), "admin server listening");
+    let router = router(health, Arc::new(registry));
+    let stopped = shutdown.admin_stopped();
+    Ok(tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stopped).await }))
+}
+
 /// The admin router: health at `/`, Prometheus metrics at `/metrics`.
 pub fn router(health: Arc<Health>, registry: Arc<Registry>) -> Router {
     Router::new()

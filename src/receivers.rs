@@ -14,6 +14,7 @@ use spoor_collector::{
 
 use crate::options::Settings;
 use crate::shutdown::Shutdown;
+use crate::tls_options::server_tls;
 
 /// The receivers with their sockets bound (so a port conflict fails start-up), not yet serving.
 pub struct Receivers {
@@ -46,7 +47,11 @@ impl Receivers {
             http_max_request_bytes: http_max,
             ..OtlpConfig::default()
         };
-        let otlp = OtlpServer::bind(otlp_config, pipeline.clone()).await.context("starting the OTLP receivers")?;
+        let otlp = OtlpServer::bind(otlp_config, pipeline.clone())
+            .await
+            .context("starting the OTLP receivers")?
+            .with_grpc_tls(server_tls(settings, "collector.otlp.grpc")?)
+            .with_http_tls(server_tls(settings, "collector.otlp.http")?);
 
         let sampling_config = SamplingConfig {
             strategies_file: settings
@@ -72,6 +77,8 @@ impl Receivers {
         let jaeger = JaegerServer::bind(jaeger_config, pipeline.clone())
             .await
             .context("starting the Jaeger receivers")?
+            .with_grpc_tls(server_tls(settings, "collector.grpc")?)
+            .with_http_tls(server_tls(settings, "collector.http")?)
             .with_grpc_service(sampling::grpc_service(strategies.clone()))
             .with_http_router(sampling::api_sampling_router(strategies.clone()));
 
@@ -79,8 +86,10 @@ impl Receivers {
             http_host_port: settings.string("collector.zipkin.host-port")?,
             http_max_request_bytes: http_max,
         };
-        let zipkin =
-            ZipkinServer::bind(zipkin_config, pipeline.clone()).await.context("starting the Zipkin receiver")?;
+        let zipkin = ZipkinServer::bind(zipkin_config, pipeline.clone())
+            .await
+            .context("starting the Zipkin receiver")?
+            .with_tls(server_tls(settings, "collector.zipkin")?);
 
         let agent_config = AgentConfig {
             thrift_compact_host_port: settings.string("processor.jaeger-compact.server-host-port")?,
@@ -89,8 +98,11 @@ impl Receivers {
         };
         let agent = AgentServer::bind(agent_config, pipeline).await.context("starting the agent UDP receivers")?;
 
-        let sampling =
-            SamplingServer::bind(&sampling_config, strategies).await.context("starting the sampling servers")?;
+        let sampling = SamplingServer::bind(&sampling_config, strategies)
+            .await
+            .context("starting the sampling servers")?
+            .with_http_tls(server_tls(settings, "sampling.http")?)
+            .with_grpc_tls(server_tls(settings, "sampling.grpc")?);
         Ok(Self { otlp, jaeger, zipkin, agent, sampling })
     }
 

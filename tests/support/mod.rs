@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod otlp;
+pub mod roles;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
