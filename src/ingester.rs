@@ -32,6 +32,7 @@ fn ingester_config(settings: &Settings) -> anyhow::Result<IngesterConfig> {
     };
     config.dead_letter_topic = settings.optional_string("ingester.dead-letter-topic").filter(|t| !t.is_empty());
     config.topic = topic;
+    config.kafka_properties = crate::kafka_security::properties(settings, "kafka.consumer")?;
     Ok(config)
 }
 

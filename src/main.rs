@@ -6,6 +6,7 @@ mod all_in_one;
 mod collector;
 mod es_tools;
 mod ingester;
+mod kafka_security;
 mod options;
 mod query;
 mod query_servers;

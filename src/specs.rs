@@ -233,11 +233,24 @@ pub const INGESTER: &[OptionSpec] = &[
 
 /// Every key any role accepts (for checking config files).
 pub fn all_keys() -> Vec<&'static str> {
-    [COMMON, STORAGE, COLLECTOR, SAMPLING, QUERY, NAMESPACES, ELASTICSEARCH, KAFKA_PRODUCER, INGESTER, ES_TOOLS]
-        .iter()
-        .flat_map(|group| group.iter().map(|s| s.key))
-        .chain(crate::tls_options::all_specs().into_iter().map(|s| s.key))
-        .collect()
+    [
+        COMMON,
+        STORAGE,
+        COLLECTOR,
+        SAMPLING,
+        QUERY,
+        NAMESPACES,
+        ELASTICSEARCH,
+        KAFKA_PRODUCER,
+        KAFKA_PRODUCER_SECURITY,
+        INGESTER,
+        KAFKA_CONSUMER_SECURITY,
+        ES_TOOLS,
+    ]
+    .iter()
+    .flat_map(|group| group.iter().map(|s| s.key))
+    .chain(crate::tls_options::all_specs().into_iter().map(|s| s.key))
+    .collect()
 }
 
 fn with_defaults(mut specs: Vec<OptionSpec>, defaults: &[(&str, &'static str)]) -> Vec<OptionSpec> {
@@ -251,14 +264,16 @@ fn with_defaults(mut specs: Vec<OptionSpec>, defaults: &[(&str, &'static str)]) 
 
 /// The options of `collector`: receivers into a store or into Kafka.
 pub fn collector() -> Vec<OptionSpec> {
-    let specs = [COMMON, STORAGE, COLLECTOR, SAMPLING, NAMESPACES, ELASTICSEARCH, KAFKA_PRODUCER].concat();
+    let specs =
+        [COMMON, STORAGE, COLLECTOR, SAMPLING, NAMESPACES, ELASTICSEARCH, KAFKA_PRODUCER, KAFKA_PRODUCER_SECURITY]
+            .concat();
     let specs = [specs, crate::tls_options::collector_specs(), crate::tls_options::admin_specs()].concat();
     with_defaults(specs, &[("admin.http.host-port", ":14269")])
 }
 
 /// The options of `ingester`: Kafka into a store.
 pub fn ingester() -> Vec<OptionSpec> {
-    let specs = [COMMON, STORAGE, NAMESPACES, ELASTICSEARCH, INGESTER].concat();
+    let specs = [COMMON, STORAGE, NAMESPACES, ELASTICSEARCH, INGESTER, KAFKA_CONSUMER_SECURITY].concat();
     let specs = [specs, crate::tls_options::admin_specs()].concat();
     with_defaults(specs, &[("admin.http.host-port", ":14270"), ("span-storage.type", "elasticsearch")])
 }
@@ -324,3 +339,44 @@ pub fn dependencies() -> Vec<OptionSpec> {
     let specs = [COMMON, STORAGE, NAMESPACES, ELASTICSEARCH, ES_TOOLS].concat();
     with_defaults(specs, &[("span-storage.type", "elasticsearch")])
 }
+
+/// TLS and SASL of a Kafka client (Jaeger's `--kafka.producer.*` / `--kafka.consumer.*` names), as
+/// librdkafka properties; `prefix` is `kafka.producer` or `kafka.consumer`.
+macro_rules! kafka_security_specs {
+    ($prefix:literal) => {
+        &[
+            OptionSpec::new(
+                concat!($prefix, ".tls.enabled"),
+                Some("false"),
+                "Connect to Kafka over TLS (e.g. Strimzi's 9093)",
+            )
+            .jaeger(),
+            OptionSpec::new(concat!($prefix, ".tls.ca"), None, "CA bundle (PEM) that verifies the brokers").jaeger(),
+            OptionSpec::new(concat!($prefix, ".tls.cert"), None, "Client certificate (PEM) for mTLS").jaeger(),
+            OptionSpec::new(concat!($prefix, ".tls.key"), None, "Client private key (PEM) for mTLS").jaeger(),
+            OptionSpec::new(
+                concat!($prefix, ".tls.skip-host-verify"),
+                Some("false"),
+                "DANGEROUS: accept any broker certificate",
+            )
+            .jaeger(),
+            OptionSpec::new(
+                concat!($prefix, ".authentication"),
+                Some("none"),
+                "none, tls (client certificate) or plaintext (SASL PLAIN/SCRAM)",
+            )
+            .jaeger(),
+            OptionSpec::new(concat!($prefix, ".plaintext.username"), None, "SASL user name").jaeger(),
+            OptionSpec::new(concat!($prefix, ".plaintext.password-file"), None, "File holding the SASL password"),
+            OptionSpec::new(
+                concat!($prefix, ".plaintext.mechanism"),
+                Some("PLAIN"),
+                "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+            )
+            .jaeger(),
+        ]
+    };
+}
+
+pub const KAFKA_PRODUCER_SECURITY: &[OptionSpec] = kafka_security_specs!("kafka.producer");
+pub const KAFKA_CONSUMER_SECURITY: &[OptionSpec] = kafka_security_specs!("kafka.consumer");

@@ -369,6 +369,7 @@ fn kafka_producer_config(settings: &Settings) -> anyhow::Result<KafkaProducerCon
         max_message_bytes: usize::try_from(settings.bytes("kafka.producer.max-message-bytes")?).unwrap_or(usize::MAX),
         ..KafkaProducerConfig::default()
     };
+    config.properties = crate::kafka_security::properties(settings, "kafka.producer")?;
     config.spool.directory = optional_path(settings, "kafka.producer.spool.dir");
     config.spool.max_bytes = settings.bytes("kafka.producer.spool.max-bytes")?;
     Ok(config)

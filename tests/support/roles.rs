@@ -204,8 +204,14 @@ pub struct PrivateService {
 impl PrivateService {
     /// `kafka` or `elasticsearch`, on free ports, state under `dir`.
     pub fn start(name: &'static str, dir: &Path) -> Self {
+        Self::start_with(name, dir, Vec::new())
+    }
+
+    /// [`PrivateService::start`] with more environment for the script (e.g. `SPOOR_KAFKA_TLS_PORT`).
+    pub fn start_with(name: &'static str, dir: &Path, extra_env: Vec<(String, String)>) -> Self {
         let port = free_port();
         let mut env = vec![("SPOOR_INFRA_RUN".to_owned(), dir.display().to_string())];
+        env.extend(extra_env);
         match name {
             "kafka" => {
                 env.push(("SPOOR_KAFKA_PORT".to_owned(), port.to_string()));
