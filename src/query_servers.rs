@@ -83,6 +83,7 @@ impl QueryServers {
         let http_config = query_http::QueryHttpConfig {
             host_port: settings.string("query.http-server.host-port")?,
             base_path: settings.string("query.base-path")?,
+            bearer_token_propagation: settings.bool("es.bearer-token-propagation")?,
             ..query_http::QueryHttpConfig::default()
         };
         http_config.validate().context("invalid value for option --query.base-path")?;

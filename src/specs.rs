@@ -148,6 +148,12 @@ pub const ELASTICSEARCH: &[OptionSpec] = &[
     OptionSpec::new("es.password-file", None, "File holding the basic-auth password; re-read when it changes").jaeger(),
     OptionSpec::new("es.token-file", None, "File holding a bearer token; re-read when it changes").jaeger(),
     OptionSpec::new("es.api-key-file", None, "File holding an Elasticsearch API key; re-read when it changes"),
+    OptionSpec::new(
+        "es.bearer-token-propagation",
+        Some("false"),
+        "Query reads send the HTTP request's Authorization bearer token instead of the configured credentials",
+    )
+    .jaeger(),
     OptionSpec::new("es.tls.enabled", Some("false"), "Use TLS (implied by https:// URLs)").jaeger(),
     OptionSpec::new("es.tls.ca", None, "CA bundle (PEM) that verifies the server").jaeger(),
     OptionSpec::new("es.tls.cert", None, "Client certificate (PEM)").jaeger(),

@@ -9,7 +9,7 @@ use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spoor_collector::kafka::{KafkaProducerConfig, KafkaSpanWriter, WriterHealth};
 use spoor_collector::namespaces::RulesResolver;
-use spoor_collector::NamespaceResolver;
+use spoor_collector::{NamespaceResolver, SingleNamespace};
 use spoor_model::namespace_rules::NamespaceRules;
 use spoor_model::{Namespace, Span};
 use spoor_query::ArchiveStorage;
@@ -43,10 +43,12 @@ enum Backend {
     Kafka(Arc<KafkaSpanWriter>),
 }
 
-/// The store of a role and the rules that attribute spans to namespaces.
+/// The store of a role and the rules that attribute spans to namespaces (`None` without
+/// `--namespaces.config`: every span is in the default namespace, the one `query` serves without
+/// tenancy, so a span carrying `k8s.namespace.name` is never stored where nobody looks).
 pub struct Store {
     backend: Backend,
-    rules: Arc<NamespaceRules>,
+    rules: Option<Arc<NamespaceRules>>,
 }
 
 impl Store {
@@ -95,10 +97,10 @@ impl Store {
 
     /// The attribution rules of the namespaces file, for backends without per-namespace targets
     /// (the namespace tables are then only names the rules may use).
-    fn rules_only(path: Option<&str>) -> anyhow::Result<Arc<NamespaceRules>> {
-        let Some(path) = path else { return Ok(Arc::new(NamespaceRules::default())) };
+    fn rules_only(path: Option<&str>) -> anyhow::Result<Option<Arc<NamespaceRules>>> {
+        let Some(path) = path else { return Ok(None) };
         let file = NamespacesFile::<toml::Table>::from_path(Path::new(path))?;
-        Ok(Arc::new(file.namespace_rules().context("invalid [rules] in --namespaces.config")?))
+        Ok(Some(Arc::new(file.namespace_rules().context("invalid [rules] in --namespaces.config")?)))
     }
 
     pub fn writer(&self) -> Arc<dyn SpanWriter> {
@@ -155,13 +157,18 @@ impl Store {
 
     /// How the collector attributes spans to namespaces.
     pub fn namespace_resolver(&self) -> Arc<dyn NamespaceResolver> {
-        Arc::new(RulesResolver::new(self.rules.clone()))
+        match &self.rules {
+            Some(rules) => Arc::new(RulesResolver::new(rules.clone())),
+            None => Arc::new(SingleNamespace::default()),
+        }
     }
 
     /// How the ingester attributes a span without a namespace header (Jaeger's own collector).
     pub fn namespace_of(&self) -> Arc<dyn Fn(&Span) -> Namespace + Send + Sync> {
-        let rules = self.rules.clone();
-        Arc::new(move |span: &Span| rules.namespace_of(span))
+        match self.rules.clone() {
+            Some(rules) => Arc::new(move |span: &Span| rules.namespace_of(span)),
+            None => Arc::new(|_: &Span| Namespace::default_namespace()),
+        }
     }
 
     /// Mirrors the writer's health (Kafka reachable or spooling) into the role's health.
@@ -219,9 +226,12 @@ async fn open_elasticsearch(
     settings: &Settings,
     namespaces_path: Option<&str>,
     registry: &mut Registry,
-) -> anyhow::Result<(NamespaceRouter, Arc<NamespaceRules>)> {
+) -> anyhow::Result<(NamespaceRouter, Option<Arc<NamespaceRules>>)> {
     let file = es_namespaces_file(settings, namespaces_path)?;
-    let rules = Arc::new(file.namespace_rules().context("invalid [rules] in --namespaces.config")?);
+    let rules = match namespaces_path {
+        Some(_) => Some(Arc::new(file.namespace_rules().context("invalid [rules] in --namespaces.config")?)),
+        None => None,
+    };
     let metrics = EsMetrics::register(registry);
     let router = NamespaceRouter::build(file, |namespace: Namespace, target: EsTarget| {
         let metrics = metrics.clone();
@@ -284,11 +294,20 @@ pub fn es_targets(settings: &Settings) -> anyhow::Result<Vec<(Namespace, EsTarge
 
 /// The `--es.*` settings a namespace table starts from: tuning only. Where to connect and with which
 /// credentials is never inherited, so one namespace's secret can never be sent to another's cluster
-/// (Jaeger's operator once gave every instance the same secret, TRACING-1631).
+/// (Jaeger's operator once gave every instance the same secret, TRACING-1631). Nor is
+/// `bearer_token_propagation`: a namespace table receives callers' tokens only if it says so.
 fn inheritable_settings(base: &EsTarget) -> anyhow::Result<toml::Table> {
     let mut table = toml::Table::try_from(base).context("encoding the --es.* settings")?;
-    for key in ["server_urls", "index_prefix", "username", "password_file", "api_key_file", "bearer_token_file", "tls"]
-    {
+    for key in [
+        "server_urls",
+        "index_prefix",
+        "username",
+        "password_file",
+        "api_key_file",
+        "bearer_token_file",
+        "bearer_token_propagation",
+        "tls",
+    ] {
         table.remove(key);
     }
     Ok(table)
@@ -325,6 +344,7 @@ fn es_target_from_flags(settings: &Settings) -> anyhow::Result<EsTarget> {
     target.password_file = optional_path(settings, "es.password-file");
     target.bearer_token_file = optional_path(settings, "es.token-file");
     target.api_key_file = optional_path(settings, "es.api-key-file");
+    target.bearer_token_propagation = settings.bool("es.bearer-token-propagation")?;
     target.tls.ca_file = optional_path(settings, "es.tls.ca");
     target.tls.cert_file = optional_path(settings, "es.tls.cert");
     target.tls.key_file = optional_path(settings, "es.tls.key");

@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod elasticsearch;
 pub mod embedded;
 pub mod memory;
+pub mod request_context;
 pub mod router;
 
 mod dependencies;

@@ -16,6 +16,10 @@ pub struct QueryHttpConfig {
     /// The namespace every request reads from when tenancy is off (see
     /// [`crate::tenancy::TenancyConfig`]).
     pub namespace: String,
+    /// Hand the `Authorization: Bearer <token>` of each API request to the storage reads it makes
+    /// (Jaeger's `--es.bearer-token-propagation`); only Elasticsearch targets with
+    /// `bearer_token_propagation` send it.
+    pub bearer_token_propagation: bool,
 }
 
 /// Jaeger's query HTTP port.
@@ -27,6 +31,7 @@ impl Default for QueryHttpConfig {
             host_port: DEFAULT_QUERY_HTTP_HOST_PORT.to_owned(),
             base_path: "/".to_owned(),
             namespace: spoor_model::Namespace::DEFAULT_NAME.to_owned(),
+            bearer_token_propagation: false,
         }
     }
 }

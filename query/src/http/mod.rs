@@ -5,6 +5,7 @@
 
 mod api_v3;
 mod archive;
+mod bearer;
 mod config;
 mod envelope;
 mod handlers;
@@ -83,6 +84,11 @@ pub fn router_with_namespaces(
     let api = match config.route_prefix() {
         Some(prefix) => Router::new().nest(&prefix, api.clone()).merge(api),
         None => api,
+    };
+    let api = if config.bearer_token_propagation {
+        api.layer(axum::middleware::from_fn(bearer::propagate_bearer_token))
+    } else {
+        api
     };
     api.merge(crate::ui::router(config))
 }

@@ -1,6 +1,8 @@
 //! The HTTP client of one target: the official `elasticsearch` crate's transport, with credentials
 //! read from files and re-read when they change (the client is rebuilt and swapped atomically; a
-//! broken new secret is logged and the previous client stays).
+//! broken new secret is logged and the previous client stays). A target with
+//! `bearer_token_propagation` sends the bearer token of the query request being served
+//! ([`crate::request_context`]) instead, when there is one.
 //!
 //! Every failure becomes a [`StorageError`]: connection failures, timeouts and 5xx are
 //! `Unavailable`, 429 is `Overloaded`, 401/403 is `Unavailable` with "authentication failed" and
@@ -16,7 +18,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::headers::HeaderMap;
+use elasticsearch::http::headers::{HeaderMap, HeaderValue, AUTHORIZATION};
 use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, Transport, TransportBuilder};
 use elasticsearch::http::{Method as EsMethod, Url};
 use elasticsearch::Elasticsearch;
@@ -25,6 +27,7 @@ use tracing::{info, warn};
 
 use super::config::EsTarget;
 use crate::api::StorageError;
+use crate::request_context::current_bearer_token;
 
 /// The server's product and major version, which decide the template API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +73,9 @@ struct Shared {
     /// The server URLs, for messages (never holds credentials: `EsTarget::validate` refuses them).
     endpoint: String,
     version: ServerVersion,
+    /// Send the serving request's bearer token ([`current_bearer_token`]) instead of the configured
+    /// credentials (the target's `bearer_token_propagation`).
+    bearer_token_propagation: bool,
     /// Stops the secret reloader when the last handle is dropped.
     _reloader: Option<AbortOnDrop>,
 }
@@ -119,7 +125,13 @@ impl EsClient {
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let reloader = has_secrets
                 .then(|| AbortOnDrop(tokio::spawn(reload_secrets(weak.clone(), target.clone(), secrets.fingerprint))));
-            Shared { current: ArcSwap::from_pointee(client), endpoint, version, _reloader: reloader }
+            Shared {
+                current: ArcSwap::from_pointee(client),
+                endpoint,
+                version,
+                bearer_token_propagation: target.bearer_token_propagation,
+                _reloader: reloader,
+            }
         });
         Ok(Self { shared })
     }
@@ -193,7 +205,7 @@ impl EsClient {
         let client = self.shared.current.load_full();
         let response = client
             .transport()
-            .send(method, path, HeaderMap::new(), None::<&()>, body, None)
+            .send(method, path, self.request_headers()?, None::<&()>, body, None)
             .await
             .map_err(|error| self.transport_error(&error))?;
         let status = response.status_code().as_u16();
@@ -202,6 +214,22 @@ impl EsClient {
             return Err(self.status_error(status, &bytes, path));
         }
         Ok((status, bytes))
+    }
+
+    /// The per-request headers: `Authorization: Bearer <token>` of the query request being served
+    /// when this target propagates bearer tokens (it replaces the configured credentials), none
+    /// otherwise. The header is marked sensitive and the error never holds the token.
+    fn request_headers(&self) -> Result<HeaderMap, StorageError> {
+        let mut headers = HeaderMap::new();
+        if !self.shared.bearer_token_propagation {
+            return Ok(headers);
+        }
+        let Some(token) = current_bearer_token() else { return Ok(headers) };
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| StorageError::InvalidQuery("the request's bearer token is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+        Ok(headers)
     }
 
     fn transport_error(&self, error: &elasticsearch::Error) -> StorageError {
@@ -418,6 +446,7 @@ async fn detect_version(client: &Elasticsearch, endpoint: &str) -> Result<Server
             current: ArcSwap::from_pointee(client.clone()),
             endpoint: endpoint.to_owned(),
             version: ServerVersion { major: 0, opensearch: false },
+            bearer_token_propagation: false,
             _reloader: None,
         }),
     };
@@ -484,6 +513,7 @@ async fn reload_secrets(shared: Weak<Shared>, target: EsTarget, mut applied: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request_context::with_bearer_token;
 
     #[test]
     fn version_settings_follow_jaegers_numbering() {
@@ -517,6 +547,89 @@ mod tests {
     #[test]
     fn remote_cluster_names_are_escaped_in_paths() {
         assert_eq!(index_list(&["east:a".into(), "b".into()]), "east%3Aa,b");
+    }
+
+    /// A one-route HTTP server answering `{}` to everything; yields each request's `Authorization`
+    /// header (or `None`).
+    async fn header_recording_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<Option<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0_u8; 4096];
+                    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => request.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&request).into_owned();
+                    let authorization = head.lines().find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("authorization").then(|| value.trim().to_owned())
+                    });
+                    let _ = sender.send(authorization);
+                    let response = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (url, receiver)
+    }
+
+    async fn authorization_sent(
+        client: &EsClient,
+        receiver: &mut tokio::sync::mpsc::UnboundedReceiver<Option<String>>,
+    ) -> Option<String> {
+        let (status, _) = client.send(http::Method::GET, "/", None).await.unwrap();
+        assert_eq!(status, 200);
+        receiver.recv().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn request_bearer_token_replaces_credentials_only_on_targets_that_opted_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "configured-token\n").unwrap();
+        let (url, mut receiver) = header_recording_server().await;
+        let mut target = EsTarget::new(vec![url]);
+        target.version = Some(8);
+        target.bearer_token_file = Some(token_file);
+
+        let plain = EsClient::connect(&target).await.unwrap();
+        target.bearer_token_propagation = true;
+        let propagating = EsClient::connect(&target).await.unwrap();
+
+        let configured = Some("Bearer configured-token".to_owned());
+        let propagated = Some("Bearer request-token".to_owned());
+        assert_eq!(authorization_sent(&propagating, &mut receiver).await, configured);
+        assert_eq!(authorization_sent(&plain, &mut receiver).await, configured);
+        let (from_propagating, from_plain) = with_bearer_token(Some("request-token".into()), async {
+            let from_propagating = authorization_sent(&propagating, &mut receiver).await;
+            let from_plain = authorization_sent(&plain, &mut receiver).await;
+            (from_propagating, from_plain)
+        })
+        .await;
+        assert_eq!(from_propagating, propagated);
+        assert_eq!(from_plain, configured);
+        assert!(!format!("{propagating:?}").contains("request-token"));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_request_token_is_refused_without_echoing_it() {
+        let (url, _receiver) = header_recording_server().await;
+        let mut target = EsTarget::new(vec![url]);
+        target.version = Some(8);
+        target.bearer_token_propagation = true;
+        let client = EsClient::connect(&target).await.unwrap();
+        let error =
+            with_bearer_token(Some("bad\ntoken".into()), client.send(http::Method::GET, "/", None)).await.unwrap_err();
+        assert!(!error.to_string().contains("bad"), "{error}");
     }
 
     #[test]

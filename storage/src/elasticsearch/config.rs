@@ -34,6 +34,11 @@ pub struct EsTarget {
     /// A file holding a bearer token, sent as `Authorization: Bearer <content>`.
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
+    /// Reads made while serving a query request that carried `Authorization: Bearer <token>` send
+    /// that token instead of the credentials above (Jaeger's `--es.bearer-token-propagation`).
+    /// Only targets that set this ever see a request's token.
+    #[serde(default)]
+    pub bearer_token_propagation: bool,
     #[serde(default)]
     pub tls: EsTlsConfig,
     /// Write to `<prefix-><base>-write` and read from `<prefix-><base>-read` aliases (created by
@@ -213,6 +218,7 @@ impl EsTarget {
             password_file: None,
             api_key_file: None,
             bearer_token_file: None,
+            bearer_token_propagation: false,
             tls: EsTlsConfig::default(),
             use_aliases: false,
             create_index_templates: true,
