@@ -155,10 +155,15 @@ replicas = 0
         assert_eq!(status, 200, "tenant {tenant}, own trace: {body}");
         let (status, body) = get_as(query_port, tenant, &format!("/api/traces/{}", other[0]));
         assert_eq!(status, 404, "tenant {tenant} must not see another namespace's trace: {body}");
-        let (status, body) = get_as(query_port, tenant, "/api/services");
-        assert_eq!(status, 200, "{body}");
-        let services: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        assert_eq!(services["data"], serde_json::json!([format!("{tenant}-app")]), "tenant {tenant}");
+        // Service documents become searchable with the index's next refresh (1 s).
+        let want = serde_json::json!([format!("{tenant}-app")]);
+        let services = support::eventually(Duration::from_secs(20), || {
+            let (status, body) = get_as(query_port, tenant, "/api/services");
+            assert_eq!(status, 200, "{body}");
+            let services: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            (services["data"] == want).then_some(services)
+        });
+        assert!(services.is_some(), "tenant {tenant} never listed exactly its own service");
     }
     // A namespace the file does not name is refused, as Jaeger refuses an unknown tenant.
     let (status, _) = get_as(query_port, "delta", "/api/services");
