@@ -8,17 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::roles::{collector_otlp_only, es_url, free_port, unique, PrivateService, RoleProcess};
-
-fn count(es: &str, prefix: &str) -> u64 {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let _ = agent.post(&format!("{es}/{prefix}-jaeger-span-*/_refresh")).send_empty();
-    let (status, body) = support::http_get(&format!("{es}/{prefix}-jaeger-span-*/_count"));
-    if status != 200 {
-        return 0;
-    }
-    serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["count"].as_u64()).unwrap_or(0)
-}
+use support::roles::{collector_otlp_only, es_url, free_port, span_documents, unique, PrivateService, RoleProcess};
 
 #[test]
 #[ignore = "needs Kafka (a private instance with a TLS listener is started), Elasticsearch and the OTLP Python venv (tests/run-all)"]
@@ -81,6 +71,6 @@ fn collector_and_ingester_use_kafka_over_mutual_tls() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report");
     assert_eq!(report["ok"], true, "export failed: {report}; collector log:\n{}", collector.log());
 
-    let stored = support::eventually(Duration::from_secs(90), || (count(&es, &prefix) == 100).then_some(()));
-    assert!(stored.is_some(), "spans not stored ({}); ingester log:\n{}", count(&es, &prefix), ingester.log());
+    let stored = support::eventually(Duration::from_secs(90), || (span_documents(&es, &prefix) == 100).then_some(()));
+    assert!(stored.is_some(), "spans not stored ({}); ingester log:\n{}", span_documents(&es, &prefix), ingester.log());
 }

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::roles::{
-    collector_otlp_only, es_url, free_port, kafka_brokers, opensearch_url, query_http_only, unique, RoleProcess,
+    collector_otlp_only, es_url, free_port, kafka_brokers, opensearch_url, query_http_only, span_documents, unique,
+    RoleProcess,
 };
 
 fn otlp_python() -> String {
@@ -31,16 +32,6 @@ fn send(otlp_port: u16, namespace: &str, service: &str, traces: u32) -> Vec<Stri
         .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&output.stderr)));
     assert_eq!(report["ok"], true, "export failed: {report}");
     report["trace_ids"].as_array().expect("trace ids").iter().map(|v| v.as_str().expect("id").to_owned()).collect()
-}
-
-fn count(url: &str, prefix: &str) -> u64 {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let _ = agent.post(&format!("{url}/{prefix}-jaeger-span-*/_refresh")).send_empty();
-    let (status, body) = support::http_get(&format!("{url}/{prefix}-jaeger-span-*/_count"));
-    if status != 200 {
-        return 0;
-    }
-    serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["count"].as_u64()).unwrap_or(0)
 }
 
 fn get_as(query_port: u16, tenant: &str, path: &str) -> (u16, String) {
@@ -134,7 +125,8 @@ replicas = 0
     let deadline = Instant::now() + Duration::from_secs(120);
     let expected = [(&es, "alpha", 100), (&es, "beta", 150), (&opensearch, "gamma", 200)];
     loop {
-        let counts: Vec<u64> = expected.iter().map(|(url, ns, _)| count(url, &format!("{run}-{ns}"))).collect();
+        let counts: Vec<u64> =
+            expected.iter().map(|(url, ns, _)| span_documents(url, &format!("{run}-{ns}"))).collect();
         if counts.iter().zip(&expected).all(|(got, (_, _, want))| got == want) {
             break;
         }
@@ -146,8 +138,8 @@ replicas = 0
         std::thread::sleep(Duration::from_secs(1));
     }
     // Nothing went to the other cluster under a wrong prefix.
-    assert_eq!(count(&opensearch, &format!("{run}-alpha")), 0);
-    assert_eq!(count(&es, &format!("{run}-gamma")), 0);
+    assert_eq!(span_documents(&opensearch, &format!("{run}-alpha")), 0);
+    assert_eq!(span_documents(&es, &format!("{run}-gamma")), 0);
 
     // Each tenant finds its own traces and only those.
     for (tenant, own, other) in [("alpha", &alpha, &beta), ("beta", &beta, &gamma), ("gamma", &gamma, &alpha)] {

@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::roles::{
-    collector_otlp_only, es_url, free_port, kafka_brokers, query_http_only, unique, PrivateService, RoleProcess,
+    collector_otlp_only, es_url, free_port, kafka_brokers, query_http_only, span_documents, unique, PrivateService,
+    RoleProcess,
 };
 use support::{eventually, http_get};
 
@@ -51,17 +52,6 @@ fn send_load(otlp_port: u16, traces: u32, spans_per_trace: u32, extra: &[&str]) 
             .unwrap_or_default(),
         failed_exports: report["exports"]["failed"].as_u64().unwrap_or(u64::MAX),
     }
-}
-
-/// Span documents under an index prefix (after a refresh, so everything acknowledged is counted).
-fn span_documents(es: &str, prefix: &str) -> u64 {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let _ = agent.post(&format!("{es}/{prefix}-jaeger-span-*/_refresh")).send_empty();
-    let (status, body) = http_get(&format!("{es}/{prefix}-jaeger-span-*/_count"));
-    if status != 200 {
-        return 0;
-    }
-    serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["count"].as_u64()).unwrap_or(0)
 }
 
 /// Distinct (trace id, span id) pairs stored under the prefix, read with a composite aggregation

@@ -2,6 +2,7 @@
 //! OTLP, Jaeger `api_v2` protobuf, Jaeger Thrift, Zipkin and the Kafka message.
 #![forbid(unsafe_code)]
 
+pub mod civil_date;
 pub mod duration;
 mod ids;
 mod namespace;

@@ -251,3 +251,14 @@ impl Drop for PrivateService {
             .output();
     }
 }
+
+/// Span documents under an index prefix (after a refresh, so everything acknowledged is counted).
+pub fn span_documents(es: &str, prefix: &str) -> u64 {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let _ = agent.post(&format!("{es}/{prefix}-jaeger-span-*/_refresh")).send_empty();
+    let (status, body) = super::http_get(&format!("{es}/{prefix}-jaeger-span-*/_count"));
+    if status != 200 {
+        return 0;
+    }
+    serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["count"].as_u64()).unwrap_or(0)
+}

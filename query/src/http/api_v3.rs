@@ -11,6 +11,7 @@
 //! `404 No traces found`. The traces come from the api_v3 gRPC conversion
 //! ([`spoor_model::otlp::spans_to_otlp`] after [`spans_with_trace_warnings`]).
 
+use spoor_model::civil_date::days_from_civil;
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::PathRejection;
@@ -471,17 +472,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! in UTC, or the `-read`/`-write` aliases, and the read-index lists of a time range.
 
 use super::config::{EsTarget, RolloverFrequency};
+pub(crate) use spoor_model::civil_date::{civil_from_days, days_from_civil};
 
 pub(crate) const SPAN_BASE: &str = "jaeger-span";
 pub(crate) const SERVICE_BASE: &str = "jaeger-service";
@@ -146,31 +147,6 @@ impl IndexNames {
             }
         }
     }
-}
-
-/// (year, month, day) of a day number since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day_of_month = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day_of_month)
-}
-
-/// Day number since 1970-01-01 of a date (Howard Hinnant's `days_from_civil`).
-pub(crate) fn days_from_civil(year: i64, month: i64, day_of_month: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_index = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_index + 2) / 5 + day_of_month - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -161,21 +161,13 @@ fn index_keyspace_options() -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
 }
 
-/// `YYYY-MM-DD` of a day number (proleptic Gregorian, Howard Hinnant's `civil_from_days`).
+/// `YYYY-MM-DD` of a day number (proleptic Gregorian).
 pub(crate) fn format_day(day: Day) -> String {
-    let z = i64::from(day) + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day_of_month = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day_of_month) = spoor_model::civil_date::civil_from_days(i64::from(day));
     format!("{year:04}-{month:02}-{day_of_month:02}")
 }
 
-/// The day of a `YYYY-MM-DD` date (Howard Hinnant's `days_from_civil`).
+/// The day of a `YYYY-MM-DD` date.
 pub(crate) fn parse_day(date: &str) -> Option<Day> {
     let mut parts = date.splitn(3, '-');
     let year: i64 = parts.next()?.parse().ok()?;
@@ -184,13 +176,7 @@ pub(crate) fn parse_day(date: &str) -> Option<Day> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day_of_month) {
         return None;
     }
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_index = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_index + 2) / 5 + day_of_month - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    u32::try_from(era * 146_097 + day_of_era - 719_468).ok()
+    u32::try_from(spoor_model::civil_date::days_from_civil(year, month, day_of_month)).ok()
 }
 
 fn parse_keyspace_name(name: &str, prefix: &str) -> Option<Day> {
