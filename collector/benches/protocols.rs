@@ -104,6 +104,7 @@ fn model_spans() -> Vec<Span> {
             logs: vec![],
             process: process.clone(),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         })
         .collect()
 }

@@ -27,9 +27,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
 use spoor_collector::kafka::{KafkaProducerConfig, KafkaSpanWriter, SpoolConfig};
-use spoor_model::{
-    KeyValue, Log, Namespace, Process, RefType, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_SAMPLED,
-};
+use spoor_model::{KeyValue, Log, Namespace, Process, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_SAMPLED};
 use spoor_storage::SpanWriter;
 
 // The spoor binary's allocator, so the CPU figures are the binary's.
@@ -82,11 +80,7 @@ fn template(spans: usize) -> SpanBatch {
                 trace_id: TraceId::new(1, 1),
                 span_id: SpanId(index as u64 + 1),
                 operation_name: "HTTP GET /api/cart/{id}".into(),
-                references: if index == 0 {
-                    vec![]
-                } else {
-                    vec![SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(1, 1), span_id: SpanId(1) }]
-                },
+                references: if index == 0 { vec![] } else { vec![SpanRef::child_of(TraceId::new(1, 1), SpanId(1))] },
                 flags: FLAG_SAMPLED,
                 start_time_unix_nano: start + index as u64 * 1_000,
                 duration_nanos: 1_234_000,
@@ -108,6 +102,7 @@ fn template(spans: usize) -> SpanBatch {
                 }],
                 process: Arc::clone(&process),
                 warnings: vec![],
+                scope_attributes: Vec::new(),
             })
             .collect(),
     )

@@ -311,6 +311,7 @@ mod tests {
                     logs: vec![],
                     process: Arc::clone(&process),
                     warnings: vec![],
+                    scope_attributes: Vec::new(),
                 })
                 .collect(),
         )

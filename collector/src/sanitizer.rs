@@ -112,6 +112,7 @@ mod tests {
             logs: vec![],
             process: Arc::clone(service),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 

@@ -57,6 +57,7 @@ fn spans(batch: u64, count: u64) -> SpanBatch {
                 logs: vec![],
                 process: Arc::clone(&process),
                 warnings: vec![],
+                scope_attributes: Vec::new(),
             })
             .collect(),
     )

@@ -111,6 +111,7 @@ fn span(run: u64, index: u64) -> Span {
             ],
         }),
         warnings: Vec::new(),
+        scope_attributes: Vec::new(),
     }
 }
 

@@ -8,6 +8,9 @@
 //! a malformed reference is dropped, a negative duration or pre-1970 time becomes 0, a value
 //! type this code does not know is read as a string, and a span without any process gets
 //! [`NULL_PROCESS_SERVICE_NAME`].
+//!
+//! `api_v2` has no place for OTLP scope attributes or link attributes, so writing leaves them out
+//! (as Jaeger does) and reading never has any.
 
 use std::sync::Arc;
 
@@ -56,6 +59,8 @@ pub fn span_to_proto(span: Span) -> api_v2::Span {
         logs,
         process,
         warnings,
+        // api_v2 has no field for them (see the module doc).
+        scope_attributes: _,
     } = span;
     let process = Arc::try_unwrap(process).unwrap_or_else(|shared| (*shared).clone());
     api_v2::Span {
@@ -110,6 +115,7 @@ pub fn key_value_to_proto(key_value: KeyValue) -> api_v2::KeyValue {
     proto
 }
 
+/// The reference's link attributes are dropped: `api_v2::SpanRef` has no field for them.
 fn span_ref_to_proto(reference: SpanRef) -> api_v2::SpanRef {
     let ref_type = match reference.ref_type {
         RefType::ChildOf => api_v2::SpanRefType::ChildOf,
@@ -197,6 +203,7 @@ pub fn span_from_proto(span: api_v2::Span, default_process: Option<&Arc<Process>
         logs,
         process,
         warnings,
+        scope_attributes: Vec::new(),
     })
 }
 
@@ -254,11 +261,7 @@ fn span_ref_from_proto(reference: &api_v2::SpanRef) -> Result<SpanRef, IdParseEr
         Ok(api_v2::SpanRefType::ChildOf) => RefType::ChildOf,
         Ok(api_v2::SpanRefType::FollowsFrom) | Err(_) => RefType::FollowsFrom,
     };
-    Ok(SpanRef {
-        ref_type,
-        trace_id: TraceId::from_bytes(&reference.trace_id)?,
-        span_id: SpanId::from_bytes(&reference.span_id)?,
-    })
+    Ok(SpanRef::new(ref_type, TraceId::from_bytes(&reference.trace_id)?, SpanId::from_bytes(&reference.span_id)?))
 }
 
 fn log_from_proto(log: api_v2::Log, warnings: &mut Vec<String>) -> Log {
@@ -303,12 +306,8 @@ mod tests {
             span_id: SpanId(0xaa),
             operation_name: "GET /users".into(),
             references: vec![
-                SpanRef {
-                    ref_type: RefType::ChildOf,
-                    trace_id: TraceId::new(0x0102_0304_0506_0708, 0x090a_0b0c_0d0e_0f10),
-                    span_id: SpanId(0xbb),
-                },
-                SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 7), span_id: SpanId(8) },
+                SpanRef::child_of(TraceId::new(0x0102_0304_0506_0708, 0x090a_0b0c_0d0e_0f10), SpanId(0xbb)),
+                SpanRef::follows_from(TraceId::new(0, 7), SpanId(8)),
             ],
             flags: FLAG_SAMPLED | FLAG_DEBUG,
             start_time_unix_nano: 1_700_000_000_123_456_789,
@@ -326,6 +325,7 @@ mod tests {
             }],
             process: Arc::new(Process { service_name: "users".into(), tags: vec![KeyValue::string("host.name", "a")] }),
             warnings: vec!["clock skew".into()],
+            scope_attributes: Vec::new(),
         }
     }
 

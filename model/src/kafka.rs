@@ -7,6 +7,10 @@
 //! | `json` | gogo `jsonpb` of that `Span` | Jaeger v1 `json`, v2 `jaeger_json` |
 //! | `otlp_proto` | `ExportTraceServiceRequest` (may hold several spans) | Jaeger v2 default `otlp_proto` |
 //!
+//! Only `otlp_proto` carries OTLP scope attributes and link attributes ([`Span::scope_attributes`],
+//! [`crate::SpanRef::attributes`]); Jaeger's `protobuf` and `json` have no place for them and leave
+//! them out, so a collector that must keep them writes `otlp_proto`.
+//!
 //! Spoor's collector adds two headers ([`NAMESPACE_HEADER`], [`ENCODING_HEADER`]); Jaeger's own
 //! messages have neither, so a consumer falls back to its configured encoding and its own
 //! namespace rules.
@@ -752,8 +756,8 @@ mod tests {
             span_id: SpanId(0xaa),
             operation_name: "GET /users <&>".into(),
             references: vec![
-                SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(2, 1), span_id: SpanId(0xbb) },
-                SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 7), span_id: SpanId(8) },
+                SpanRef::child_of(TraceId::new(2, 1), SpanId(0xbb)),
+                SpanRef::follows_from(TraceId::new(0, 7), SpanId(8)),
             ],
             flags: FLAG_SAMPLED,
             start_time_unix_nano: 1_700_000_000_123_456_789,
@@ -776,6 +780,7 @@ mod tests {
             }],
             process: Arc::new(Process { service_name: "users".into(), tags: vec![KeyValue::string("host.name", "a")] }),
             warnings: vec!["clock skew".into()],
+            scope_attributes: Vec::new(),
         }
     }
 

@@ -273,6 +273,7 @@ mod tests {
             logs: vec![],
             process: Arc::new(Process { service_name: service.into(), tags: process_tags }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 

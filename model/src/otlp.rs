@@ -8,8 +8,12 @@
 //!
 //! Model to OTLP ([`spans_to_otlp`]) is the reverse mapping used by the api_v3 query service and
 //! the Kafka `otlp_proto` encoding: it groups spans by process into resources and by
-//! `otel.scope.*` tags into scopes, and turns the tags Jaeger derived from OTLP fields back into
-//! those fields.
+//! `otel.scope.*` tags and scope attributes into scopes, and turns the tags Jaeger derived from
+//! OTLP fields back into those fields.
+//!
+//! Beyond Jaeger's mapping, scope attributes ([`Span::scope_attributes`]) and link attributes
+//! ([`SpanRef::attributes`]) are kept, so they survive OTLP in, storage and OTLP out. Jaeger's
+//! model drops both.
 
 mod any_value_json;
 
@@ -128,12 +132,12 @@ pub fn spans_from_otlp(resource_spans: Vec<ResourceSpans>) -> OtlpConversion {
         let process = Arc::new(process_from_resource(resource_spans.resource));
         for scope_spans in resource_spans.scope_spans {
             let ScopeSpans { scope, spans, .. } = scope_spans;
-            let scope_tags = scope.map(scope_tags).unwrap_or_default();
+            let scope = scope.map(ScopeParts::from_otlp).unwrap_or_default();
             for (span_index, otlp_span) in spans.into_iter().enumerate() {
-                match span_from_otlp(otlp_span, &process, &scope_tags) {
+                match span_from_otlp(otlp_span, &process, &scope) {
                     Ok(span) => conversion.spans.push(span),
                     Err(problem) => conversion.reject(|| {
-                        let scope_name = scope_tags.first().filter(|kv| kv.key == TAG_SCOPE_NAME);
+                        let scope_name = scope.tags.first().filter(|kv| kv.key == TAG_SCOPE_NAME);
                         let scope_name = scope_name.map(|kv| kv.value.as_string()).unwrap_or_default();
                         format!("span {span_index} of scope {scope_name:?} in resource {resource_index}: {problem}")
                     }),
@@ -164,26 +168,36 @@ fn process_from_resource(resource: Option<Resource>) -> Process {
     Process { service_name, tags }
 }
 
-/// The `otel.scope.name` and `otel.scope.version` tags every span of a scope starts with (an
-/// empty name or version gives no tag, as in Jaeger). Scope attributes have no place in the model.
-fn scope_tags(scope: InstrumentationScope) -> Vec<KeyValue> {
-    let mut tags = Vec::with_capacity(2);
-    if !scope.name.is_empty() {
-        tags.push(KeyValue::string(TAG_SCOPE_NAME, scope.name));
-    }
-    if !scope.version.is_empty() {
-        tags.push(KeyValue::string(TAG_SCOPE_VERSION, scope.version));
-    }
-    tags
+/// What every span of one scope gets from it.
+#[derive(Default)]
+struct ScopeParts {
+    /// The `otel.scope.name` and `otel.scope.version` tags (an empty name or version gives no
+    /// tag, as in Jaeger).
+    tags: Vec<KeyValue>,
+    /// The scope's attributes, which Jaeger drops and Spoor keeps beside the tags.
+    attributes: Vec<KeyValue>,
 }
 
-fn span_from_otlp(otlp: OtlpSpan, process: &Arc<Process>, scope_tags: &[KeyValue]) -> Result<Span, InvalidSpan> {
+impl ScopeParts {
+    fn from_otlp(scope: InstrumentationScope) -> Self {
+        let mut tags = Vec::with_capacity(2);
+        if !scope.name.is_empty() {
+            tags.push(KeyValue::string(TAG_SCOPE_NAME, scope.name));
+        }
+        if !scope.version.is_empty() {
+            tags.push(KeyValue::string(TAG_SCOPE_VERSION, scope.version));
+        }
+        Self { tags, attributes: scope.attributes.into_iter().map(key_value_from_otlp).collect() }
+    }
+}
+
+fn span_from_otlp(otlp: OtlpSpan, process: &Arc<Process>, scope: &ScopeParts) -> Result<Span, InvalidSpan> {
     let trace_id = otlp_trace_id(&otlp.trace_id)?;
     let span_id = otlp_span_id(&otlp.span_id)?;
 
     // Tag order follows Jaeger: scope, attributes, kind, status, status message, tracestate.
-    let mut tags = Vec::with_capacity(scope_tags.len() + otlp.attributes.len() + 4);
-    tags.extend_from_slice(scope_tags);
+    let mut tags = Vec::with_capacity(scope.tags.len() + otlp.attributes.len() + 4);
+    tags.extend_from_slice(&scope.tags);
     let mut warnings = Vec::new();
     for attribute in otlp.attributes {
         if attribute.key == ATTR_WARNINGS {
@@ -230,6 +244,7 @@ fn span_from_otlp(otlp: OtlpSpan, process: &Arc<Process>, scope_tags: &[KeyValue
         logs: otlp.events.into_iter().map(log_from_event).collect(),
         process: Arc::clone(process),
         warnings,
+        scope_attributes: scope.attributes.clone(),
     })
 }
 
@@ -262,8 +277,11 @@ fn span_kind_from_otlp(kind: i32) -> Option<SpanKind> {
 }
 
 /// The parent becomes the first reference (CHILD_OF); each link follows, FOLLOWS_FROM unless its
-/// `opentracing.ref_type` attribute is `child_of`. Link attributes and tracestate have no place
-/// in the model and are dropped, as in Jaeger. Malformed ids drop that reference with a warning.
+/// `opentracing.ref_type` attribute is `child_of`. A link's other attributes are kept on the
+/// reference (Jaeger drops them); `opentracing.ref_type` itself is not, because the reference type
+/// holds it and writing it back comes from there. A link's tracestate, flags and dropped-attribute
+/// count have no place in the model and are dropped, as in Jaeger. Malformed ids drop that
+/// reference with a warning.
 fn references_from_otlp(
     trace_id: TraceId,
     parent_span_id: &[u8],
@@ -276,7 +294,7 @@ fn references_from_otlp(
         8 => {
             let parent = SpanId::from_bytes(parent_span_id).unwrap_or_default();
             if !parent.is_zero() {
-                references.push(SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: parent });
+                references.push(SpanRef::child_of(trace_id, parent));
             }
         }
         length => warnings.push(format!("parent_span_id must be 8 bytes, got {length}; parent reference dropped")),
@@ -291,7 +309,9 @@ fn references_from_otlp(
         };
         let ref_type =
             if link_ref_type_is_child_of(&link.attributes) { RefType::ChildOf } else { RefType::FollowsFrom };
-        references.push(SpanRef { ref_type, trace_id: link_trace_id, span_id: link_span_id });
+        let attributes =
+            link.attributes.into_iter().filter(|kv| kv.key != ATTR_REF_TYPE).map(key_value_from_otlp).collect();
+        references.push(SpanRef::new(ref_type, link_trace_id, link_span_id).with_attributes(attributes));
     }
     references
 }
@@ -368,12 +388,16 @@ pub fn spans_to_otlp(spans: Vec<Span>) -> TracesData {
 }
 
 /// Groups spans into one `ResourceSpans` per distinct process (the same `Arc`, or an equal
-/// process) and, within it, one `ScopeSpans` per distinct `otel.scope.name`/`otel.scope.version`
-/// pair, both in order of first appearance.
+/// process) and, within it, one `ScopeSpans` per distinct scope (`otel.scope.name`,
+/// `otel.scope.version` and scope attributes), both in order of first appearance.
 pub fn spans_to_resource_spans(spans: Vec<Span>) -> Vec<ResourceSpans> {
+    struct ScopeGroup {
+        scope: ScopeKey,
+        spans: Vec<OtlpSpan>,
+    }
     struct ResourceGroup {
         process: Arc<Process>,
-        scopes: Vec<ScopeSpans>,
+        scopes: Vec<ScopeGroup>,
     }
     let mut groups: Vec<ResourceGroup> = Vec::new();
     for span in spans {
@@ -387,29 +411,30 @@ pub fn spans_to_resource_spans(spans: Vec<Span>) -> Vec<ResourceSpans> {
             }
         };
         let scopes = &mut groups[group_index].scopes;
-        let same_scope = |scope_spans: &ScopeSpans| {
-            let existing = scope_spans.scope.as_ref();
-            existing.map(|s| (s.name.as_str(), s.version.as_str())).unwrap_or_default()
-                == (scope.name.as_str(), scope.version.as_str())
-        };
-        match scopes.iter_mut().find(|scope_spans| same_scope(scope_spans)) {
-            Some(scope_spans) => scope_spans.spans.push(otlp_span),
-            None => scopes.push(ScopeSpans {
-                scope: Some(InstrumentationScope { name: scope.name, version: scope.version, ..Default::default() }),
-                spans: vec![otlp_span],
-                schema_url: String::new(),
-            }),
+        match scopes.iter_mut().find(|group| group.scope == scope) {
+            Some(group) => group.spans.push(otlp_span),
+            None => scopes.push(ScopeGroup { scope, spans: vec![otlp_span] }),
         }
     }
     groups
         .into_iter()
         .map(|group| {
             let process = Arc::try_unwrap(group.process).unwrap_or_else(|shared| (*shared).clone());
-            ResourceSpans {
-                resource: Some(resource_from_process(process)),
-                scope_spans: group.scopes,
-                schema_url: String::new(),
-            }
+            let scope_spans = group
+                .scopes
+                .into_iter()
+                .map(|ScopeGroup { scope, spans }| ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: scope.name,
+                        version: scope.version,
+                        attributes: scope.attributes.into_iter().map(key_value_to_otlp).collect(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    schema_url: String::new(),
+                })
+                .collect();
+            ResourceSpans { resource: Some(resource_from_process(process)), scope_spans, schema_url: String::new() }
         })
         .collect()
 }
@@ -423,9 +448,12 @@ fn resource_from_process(process: Process) -> Resource {
     Resource { attributes, ..Default::default() }
 }
 
+/// What makes two spans' scopes one `ScopeSpans`.
+#[derive(PartialEq)]
 struct ScopeKey {
     name: String,
     version: String,
+    attributes: Vec<KeyValue>,
 }
 
 /// What the tags Jaeger derived from OTLP fields give back.
@@ -451,6 +479,7 @@ fn span_to_otlp(span: Span) -> (Arc<Process>, ScopeKey, OtlpSpan) {
         logs,
         process,
         warnings,
+        scope_attributes,
     } = span;
 
     let mut scope_name = None;
@@ -501,6 +530,9 @@ fn span_to_otlp(span: Span) -> (Arc<Process>, ScopeKey, OtlpSpan) {
             .push(otlp_key_value(ATTR_WARNINGS, any_value::Value::ArrayValue(ArrayValue { values: values.collect() })));
     }
 
+    // The parent is Jaeger's `ParentSpanID()`. A link that this promotes to the parent (a CHILD_OF
+    // link in the span's own trace, with no parent span id beside it) loses its attributes here,
+    // as OTLP's parent span id has none; the stored span keeps them.
     let parent_index = references.iter().position(|r| r.ref_type == RefType::ChildOf && r.trace_id == trace_id);
     let parent_span_id = parent_index.map(|index| references[index].span_id.to_bytes().to_vec()).unwrap_or_default();
     let links = references
@@ -528,7 +560,11 @@ fn span_to_otlp(span: Span) -> (Arc<Process>, ScopeKey, OtlpSpan) {
         dropped_links_count: 0,
         status,
     };
-    let scope = ScopeKey { name: scope_name.unwrap_or_default(), version: scope_version.unwrap_or_default() };
+    let scope = ScopeKey {
+        name: scope_name.unwrap_or_default(),
+        version: scope_version.unwrap_or_default(),
+        attributes: scope_attributes,
+    };
     (process, scope, otlp_span)
 }
 
@@ -543,16 +579,20 @@ fn span_kind_to_otlp(kind: SpanKind) -> OtlpSpanKind {
     }
 }
 
-/// Every link carries `opentracing.ref_type`, so the reference type survives the round trip.
+/// Every link carries `opentracing.ref_type` first, so the reference type survives the round
+/// trip, then the link's own attributes.
 fn link_from_reference(reference: SpanRef) -> Link {
     let ref_type = match reference.ref_type {
         RefType::ChildOf => REF_TYPE_CHILD_OF,
         RefType::FollowsFrom => REF_TYPE_FOLLOWS_FROM,
     };
+    let mut attributes = Vec::with_capacity(1 + reference.attributes.len());
+    attributes.push(otlp_key_value(ATTR_REF_TYPE, any_value::Value::StringValue(ref_type.to_owned())));
+    attributes.extend(reference.attributes.into_iter().map(key_value_to_otlp));
     Link {
         trace_id: reference.trace_id.to_bytes().to_vec(),
         span_id: reference.span_id.to_bytes().to_vec(),
-        attributes: vec![otlp_key_value(ATTR_REF_TYPE, any_value::Value::StringValue(ref_type.to_owned()))],
+        attributes,
         ..Default::default()
     }
 }

@@ -3,6 +3,11 @@
 //! stores them, so every tag keeps the type and text it arrived with (Envoy's `error="true"` stays
 //! a string) and the storage and query formats need no second mapping. Typed accessors
 //! ([`Span::kind`], [`Span::status_code`]) read those tags.
+//!
+//! Two OTLP details have no tag form in Jaeger and are kept apart so they round-trip through
+//! OTLP: the instrumentation scope's attributes ([`Span::scope_attributes`]) and a link's
+//! attributes ([`SpanRef::attributes`]). Jaeger's own formats (api_v2, Thrift, Zipkin, the UI
+//! JSON) have no place for them and leave them out.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -123,13 +128,37 @@ impl RefType {
 }
 
 /// A reference to another span: the parent (CHILD_OF) or a link.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpanRef {
     pub ref_type: RefType,
     #[serde(with = "hex_trace_id")]
     pub trace_id: TraceId,
     #[serde(with = "hex_span_id")]
     pub span_id: SpanId,
+    /// The OTLP link's attributes, except `opentracing.ref_type`, which `ref_type` already holds.
+    /// Searched like span tags. No Jaeger format has a place for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<KeyValue>,
+}
+
+impl SpanRef {
+    /// A reference without attributes (every reference Jaeger's formats can express).
+    pub fn new(ref_type: RefType, trace_id: TraceId, span_id: SpanId) -> Self {
+        Self { ref_type, trace_id, span_id, attributes: Vec::new() }
+    }
+
+    pub fn child_of(trace_id: TraceId, span_id: SpanId) -> Self {
+        Self::new(RefType::ChildOf, trace_id, span_id)
+    }
+
+    pub fn follows_from(trace_id: TraceId, span_id: SpanId) -> Self {
+        Self::new(RefType::FollowsFrom, trace_id, span_id)
+    }
+
+    pub fn with_attributes(mut self, attributes: Vec<KeyValue>) -> Self {
+        self.attributes = attributes;
+        self
+    }
 }
 
 /// The emitting process: the service name and its tags (OTLP resource attributes).
@@ -203,6 +232,10 @@ pub struct Span {
     pub start_time_unix_nano: u64,
     pub duration_nanos: u64,
     pub tags: Vec<KeyValue>,
+    /// The OTLP instrumentation scope's attributes (its name and version are the tags
+    /// `otel.scope.name`/`otel.scope.version`, as Jaeger maps them). Searched like span tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope_attributes: Vec<KeyValue>,
     pub logs: Vec<Log>,
     /// Shared by every span of one incoming batch.
     pub process: Arc<Process>,
@@ -276,8 +309,9 @@ impl Span {
                 .sum()
         }
         200 + self.operation_name.len()
-            + self.references.len() * 40
+            + self.references.iter().map(|r| 40 + kv_size(&r.attributes)).sum::<usize>()
             + kv_size(&self.tags)
+            + kv_size(&self.scope_attributes)
             + self.logs.iter().map(|l| 32 + kv_size(&l.fields)).sum::<usize>()
             + self.warnings.iter().map(|w| 24 + w.len()).sum::<usize>()
     }
@@ -363,6 +397,7 @@ mod tests {
             logs: vec![],
             process: Arc::new(Process { service_name: "svc".into(), tags: vec![] }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 

@@ -8,8 +8,8 @@ use prost::Message as _;
 use spoor_model::jaeger_proto::{decode_span, encode_span, span_from_proto, span_to_proto, spans_from_batch};
 use spoor_model::otlp::{spans_from_otlp, spans_from_otlp_request, spans_to_otlp};
 use spoor_model::proto::jaeger::api_v2;
-use spoor_model::{KeyValue, Log, Process, RefType, Span, SpanId, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
-use support::load_otlp_request;
+use spoor_model::{KeyValue, Log, Process, Span, SpanId, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
+use support::{load_otlp_request, without_otlp_only_attributes};
 
 fn fixture_spans() -> Vec<Span> {
     spans_from_otlp_request(load_otlp_request("otlp_request.json")).spans
@@ -21,10 +21,7 @@ fn jaeger_client_span() -> Span {
         trace_id,
         span_id: SpanId(3),
         operation_name: "legacy".into(),
-        references: vec![
-            SpanRef { ref_type: RefType::FollowsFrom, trace_id, span_id: SpanId(1) },
-            SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: SpanId(2) },
-        ],
+        references: vec![SpanRef::follows_from(trace_id, SpanId(1)), SpanRef::child_of(trace_id, SpanId(2))],
         flags: FLAG_SAMPLED | FLAG_DEBUG,
         start_time_unix_nano: 1_500_000_000_000_001_000,
         duration_nanos: 7_000,
@@ -38,17 +35,26 @@ fn jaeger_client_span() -> Span {
             tags: vec![KeyValue::string("jaeger.version", "Go-2.30.0")],
         }),
         warnings: vec![],
+        scope_attributes: Vec::new(),
     }
 }
 
 #[test]
-fn model_survives_jaeger_proto_round_trip() {
+fn model_survives_jaeger_proto_round_trip_except_otlp_only_attributes() {
     let mut spans = fixture_spans();
     spans.push(jaeger_client_span());
     for span in spans {
-        assert_eq!(decode_span(&encode_span(&span)).unwrap(), span);
-        assert_eq!(span_from_proto(span_to_proto(span.clone()), None).unwrap(), span);
+        let expected = without_otlp_only_attributes(&span);
+        assert_eq!(decode_span(&encode_span(&span)).unwrap(), expected);
+        assert_eq!(span_from_proto(span_to_proto(span.clone()), None).unwrap(), expected);
     }
+}
+
+#[test]
+fn the_fixture_has_scope_and_link_attributes_for_the_round_trips_to_keep() {
+    let spans = fixture_spans();
+    assert!(!spans[0].scope_attributes.is_empty());
+    assert!(spans[0].references.iter().any(|reference| !reference.attributes.is_empty()));
 }
 
 #[test]
@@ -64,7 +70,8 @@ fn model_survives_a_post_spans_batch_with_a_shared_process() {
     let bytes = api_v2::PostSpansRequest { batch: Some(batch) }.encode_to_vec();
     let request = api_v2::PostSpansRequest::decode(bytes.as_slice()).unwrap();
     let decoded = spans_from_batch(request.batch.unwrap()).unwrap();
-    assert_eq!(decoded, spans[..2]);
+    let expected: Vec<Span> = spans[..2].iter().map(without_otlp_only_attributes).collect();
+    assert_eq!(decoded, expected);
     assert!(Arc::ptr_eq(&decoded[0].process, &decoded[1].process));
 }
 

@@ -111,7 +111,7 @@ fn set_parent(span: &mut Span, parent_id: SpanId) {
     let trace_id = span.trace_id;
     match span.references.iter_mut().find(|r| r.ref_type == RefType::ChildOf && r.trace_id == trace_id) {
         Some(parent) => parent.span_id = parent_id,
-        None => span.references.insert(0, SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: parent_id }),
+        None => span.references.insert(0, SpanRef::child_of(trace_id, parent_id)),
     }
 }
 
@@ -323,9 +323,7 @@ mod tests {
             trace_id: TRACE,
             span_id: SpanId(id),
             operation_name: format!("op-{id}"),
-            references: parent
-                .map(|p| vec![SpanRef { ref_type: RefType::ChildOf, trace_id: TRACE, span_id: SpanId(p) }])
-                .unwrap_or_default(),
+            references: parent.map(|p| vec![SpanRef::child_of(TRACE, SpanId(p))]).unwrap_or_default(),
             flags: 1,
             start_time_unix_nano: start,
             duration_nanos: duration,
@@ -333,6 +331,7 @@ mod tests {
             logs: vec![],
             process: Arc::clone(process),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 
@@ -412,11 +411,7 @@ mod tests {
     fn empty_references_are_dropped() {
         let p = process("svc", None);
         let mut spans = vec![span(1, Some(0), "", 0, 10, &p)];
-        spans[0].references.push(SpanRef {
-            ref_type: RefType::FollowsFrom,
-            trace_id: TraceId::new(0, 0),
-            span_id: SpanId(3),
-        });
+        spans[0].references.push(SpanRef::follows_from(TraceId::new(0, 0), SpanId(3)));
         drop_empty_references(&mut spans);
         assert!(spans[0].references.is_empty());
     }

@@ -269,6 +269,7 @@ mod tests {
             logs: vec![],
             process: Arc::new(Process { service_name: "svc".into(), tags: vec![] }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 

@@ -22,7 +22,7 @@ use spoor_model::proto::jaeger::storage::v2 as storage_v2;
 use spoor_model::proto::jaeger::storage::v2::capabilities_client::CapabilitiesClient;
 use spoor_model::proto::jaeger::storage::v2::dependency_reader_client::DependencyReaderClient;
 use spoor_model::proto::jaeger::storage::v2::trace_reader_client::TraceReaderClient;
-use spoor_model::{KeyValue, Namespace, Span, SpanBatch, TraceId};
+use spoor_model::{KeyValue, Namespace, Span, SpanBatch, SpanId, SpanRef, TraceId};
 use spoor_query::grpc::{serve_grpc, serve_remote_storage};
 use spoor_query::{QueryMetrics, QueryService, QueryServiceOptions};
 use spoor_storage::{MemoryStore, SpanReader, SpanWriter};
@@ -57,10 +57,10 @@ fn big_trace() -> Vec<Span> {
 }
 
 /// A client span with what api_v3 must turn back into OTLP fields: kind, error status with a
-/// description, typed attributes, a scope, and a log.
+/// description, typed attributes, a scope with attributes, a link with attributes, and a log.
 fn otlp_trace() -> Vec<Span> {
     let p = process("checkout", vec![KeyValue::string("k8s.pod.name", "checkout-7")]);
-    let root = with_tags(
+    let mut root = with_tags(
         span(OTLP_TRACE_ID, 0x1, None, "POST /pay", T0 + 60 * SECOND_NANOS, 2_000_000, &p),
         vec![
             KeyValue::string("span.kind", "client"),
@@ -74,6 +74,10 @@ fn otlp_trace() -> Vec<Span> {
             KeyValue::string("otel.scope.version", "1.2.3"),
         ],
     );
+    root.scope_attributes =
+        vec![KeyValue::string("sdk.language", "rust"), KeyValue::binary("sdk.build", vec![0, 0x39])];
+    root.references = vec![SpanRef::follows_from(TraceId::new(0, 0x77), SpanId(7))
+        .with_attributes(vec![KeyValue::int64("link.batch", 123), KeyValue::bool("link.retry", true)])];
     let child = with_tags(
         span(OTLP_TRACE_ID, 0x2, Some(0x1), "charge", T0 + 60 * SECOND_NANOS + 100, 1_000_000, &p),
         vec![KeyValue::string("span.kind", "internal")],
@@ -453,7 +457,10 @@ async fn api_v3_get_trace_returns_one_traces_data_with_kind_status_scope_and_typ
     );
     let scopes = &traces.resource_spans[0].scope_spans;
     let scope = scopes.iter().find(|s| s.scope.as_ref().is_some_and(|scope| scope.name == "payments-sdk"));
-    assert_eq!(scope.and_then(|s| s.scope.as_ref()).map(|scope| scope.version.as_str()), Some("1.2.3"));
+    let scope = scope.and_then(|s| s.scope.as_ref()).expect("the payments-sdk scope");
+    assert_eq!(scope.version, "1.2.3");
+    assert_eq!(attribute(&scope.attributes, "sdk.language"), Some(&any_value::Value::StringValue("rust".into())));
+    assert_eq!(attribute(&scope.attributes, "sdk.build"), Some(&any_value::Value::BytesValue(vec![0, 0x39])));
 
     let spans = otlp_spans(traces);
     let root = spans.iter().find(|span| span.name == "POST /pay").expect("root span");
@@ -469,6 +476,14 @@ async fn api_v3_get_trace_returns_one_traces_data_with_kind_status_scope_and_typ
         assert_eq!(attribute(&root.attributes, derived), None, "{derived} is an OTLP field again");
     }
     assert_eq!(root.end_time_unix_nano - root.start_time_unix_nano, 2_000_000);
+    assert_eq!(root.links.len(), 1);
+    let link = &root.links[0];
+    assert_eq!(
+        attribute(&link.attributes, "opentracing.ref_type"),
+        Some(&any_value::Value::StringValue("follows_from".into()))
+    );
+    assert_eq!(attribute(&link.attributes, "link.batch"), Some(&any_value::Value::IntValue(123)));
+    assert_eq!(attribute(&link.attributes, "link.retry"), Some(&any_value::Value::BoolValue(true)));
 
     let child = spans.iter().find(|span| span.name == "charge").expect("child span");
     assert_eq!(child.kind, OtlpSpanKind::Internal as i32);
@@ -691,6 +706,48 @@ async fn remote_storage_find_traces_matches_typed_attributes() {
     let request = storage_v2::FindTracesRequest { query: Some(query) };
     let messages = collect(server.trace_reader().find_traces(request).await.unwrap().into_inner()).await.unwrap();
     assert!(messages.is_empty(), "cache.hit is false");
+}
+
+#[tokio::test]
+async fn remote_storage_finds_traces_by_scope_and_link_attributes_and_returns_them() {
+    let server = Server::remote_storage().await;
+    let typed = |key: &str, value: any_value::Value| OtlpKeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        key_strindex: 0,
+    };
+    let mut query = storage_query("checkout");
+    query.attributes = vec![
+        typed("sdk.language", any_value::Value::StringValue("rust".into())),
+        typed("link.batch", any_value::Value::IntValue(123)),
+        typed("link.retry", any_value::Value::BoolValue(true)),
+    ];
+    let request = storage_v2::FindTracesRequest { query: Some(query) };
+    let messages = collect(server.trace_reader().find_traces(request).await.unwrap().into_inner()).await.unwrap();
+    assert_eq!(messages.iter().map(trace_id_of).collect::<Vec<_>>(), vec![OTLP_TRACE_ID]);
+    let scope_spans = &messages[0].resource_spans[0].scope_spans;
+    let with_attributes = scope_spans.iter().find(|ss| ss.scope.as_ref().is_some_and(|s| !s.attributes.is_empty()));
+    let with_attributes = with_attributes.expect("the scope keeps its attributes");
+    assert_eq!(with_attributes.spans.iter().map(|span| span.name.as_str()).collect::<Vec<_>>(), ["POST /pay"]);
+    let root = &with_attributes.spans[0];
+    assert_eq!(attribute(&root.links[0].attributes, "link.batch"), Some(&any_value::Value::IntValue(123)));
+
+    let mut query = storage_query("checkout");
+    query.attributes = vec![typed("link.batch", any_value::Value::IntValue(124))];
+    let request = storage_v2::FindTracesRequest { query: Some(query) };
+    let messages = collect(server.trace_reader().find_traces(request).await.unwrap().into_inner()).await.unwrap();
+    assert!(messages.is_empty());
+}
+
+#[tokio::test]
+async fn api_v2_has_no_place_for_scope_or_link_attributes_and_leaves_them_out() {
+    let server = Server::query().await;
+    let request = api_v2::GetTraceRequest { trace_id: OTLP_TRACE_ID.to_bytes().to_vec(), ..Default::default() };
+    let chunks = collect(server.api_v2().get_trace(request).await.unwrap().into_inner()).await.unwrap();
+    let root = chunks.iter().flat_map(|chunk| &chunk.spans).find(|span| span.operation_name == "POST /pay").unwrap();
+    assert_eq!(root.references.len(), 1, "the link itself is kept");
+    let keys: Vec<&str> = root.tags.iter().map(|tag| tag.key.as_str()).collect();
+    assert!(!keys.iter().any(|key| key.starts_with("sdk.") || key.starts_with("link.")), "{keys:?}");
 }
 
 #[tokio::test]

@@ -103,11 +103,7 @@ fn trace_spans(trace: u64, spans_per_trace: u64, start: u64, processes: &[Arc<Pr
             let references = if index == 0 {
                 vec![]
             } else {
-                vec![spoor_model::SpanRef {
-                    ref_type: spoor_model::RefType::ChildOf,
-                    trace_id,
-                    span_id: SpanId(trace * 1_000 + random.below(index) + 1),
-                }]
+                vec![spoor_model::SpanRef::child_of(trace_id, SpanId(trace * 1_000 + random.below(index) + 1))]
             };
             Span {
                 trace_id,
@@ -121,6 +117,7 @@ fn trace_spans(trace: u64, spans_per_trace: u64, start: u64, processes: &[Arc<Pr
                 logs: vec![],
                 process: processes[service].clone(),
                 warnings: vec![],
+                scope_attributes: Vec::new(),
             }
         })
         .collect()

@@ -90,8 +90,9 @@ impl GetTraceRequest {
 /// Jaeger's trace search. A trace matches when at least one of its spans matches every given
 /// condition at once (service, operation, every tag, duration range, start-time range).
 ///
-/// Tags match a span tag, a process tag or a log field with that key whose value, rendered as
-/// text ([`spoor_model::AttributeValue::as_string`]), equals the given value.
+/// Tags match a span tag, a process tag, a log field, a scope attribute or a link attribute with
+/// that key whose value, rendered as text ([`spoor_model::AttributeValue::as_string`]), equals the
+/// given value (where Jaeger's v2 memory store looks). Every backend MUST search all five.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TraceQuery {
     pub service_name: Option<String>,

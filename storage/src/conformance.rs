@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use spoor_model::{
-    KeyValue, Log, Namespace, Process, RefType, Span, SpanBatch, SpanId, SpanKind, SpanRef, TraceId, FLAG_SAMPLED,
+    KeyValue, Log, Namespace, Process, Span, SpanBatch, SpanId, SpanKind, SpanRef, TraceId, FLAG_SAMPLED,
 };
 
 use crate::api::{
@@ -55,6 +55,9 @@ macro_rules! storage_conformance_tests {
             finds_traces_by_service,
             finds_traces_by_operation,
             finds_traces_by_span_tag_process_tag_and_log_field,
+            finds_traces_by_scope_attribute,
+            finds_traces_by_link_attribute,
+            scope_and_link_attributes_round_trip,
             matches_typed_tag_values_by_their_text_form,
             all_conditions_must_hold_on_the_same_span,
             duration_range_is_inclusive_and_applies_to_spans,
@@ -154,10 +157,8 @@ where
     let ns = unique_namespace();
     let trace_id = TraceId::new(7, 8);
     let mut rich = span(trace_id, 2, "checkout", "POST /pay", base_time() + 123_456_789, 987_654_321);
-    rich.references = vec![
-        SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: SpanId(1) },
-        SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 99), span_id: SpanId(u64::MAX) },
-    ];
+    rich.references =
+        vec![SpanRef::child_of(trace_id, SpanId(1)), SpanRef::follows_from(TraceId::new(0, 99), SpanId(u64::MAX))];
     rich.flags = FLAG_SAMPLED | spoor_model::FLAG_DEBUG;
     rich.tags = vec![
         KeyValue::string("span.kind", "server"),
@@ -464,6 +465,123 @@ where
 
 /// Typed values match by their text form: `error=true` finds a bool `true` and a string
 /// `"true"`; `http.status_code=200` finds an int64 200.
+/// A tag condition also matches an OTLP instrumentation-scope attribute, of any type by its text
+/// form, and several conditions may be met by scope attributes, span tags and process tags of one
+/// span together (Jaeger's `Scope_Attributes` case).
+pub async fn finds_traces_by_scope_attribute<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let t = base_time();
+    let mut scoped = span(TraceId::new(0, 1), 1, "frontend", "op", t, 10);
+    scoped.scope_attributes = vec![
+        KeyValue::string("scope.s", "sameplacevalue"),
+        KeyValue::int64("scope.i", 123),
+        KeyValue::float64("scope.d", 72.5),
+        KeyValue::bool("scope.b", true),
+        KeyValue::binary("scope.blob", vec![0, 0, 0x30, 0x39]),
+    ];
+    scoped.tags.push(KeyValue::string("http.method", "GET"));
+    let mut other_scope = span(TraceId::new(0, 2), 1, "frontend", "op", t + 1, 10);
+    other_scope.scope_attributes = vec![KeyValue::int64("scope.i", 124)];
+    write(&*store, &ns, vec![scoped, other_scope]).await;
+
+    let all_four = with_tags(
+        query_for("frontend"),
+        &[("scope.s", "sameplacevalue"), ("scope.i", "123"), ("scope.d", "72.5"), ("scope.b", "true")],
+    );
+    let found = search_until(&*store, &ns, &all_four, |found| !found.is_empty()).await;
+    assert_eq!(trace_ids(&found), vec![TraceId::new(0, 1)], "search by four typed scope attributes");
+    let mixed = with_tags(query_for("frontend"), &[("scope.i", "123"), ("http.method", "GET")]);
+    let found = search_until(&*store, &ns, &mixed, |found| !found.is_empty()).await;
+    assert_eq!(trace_ids(&found), vec![TraceId::new(0, 1)], "a scope attribute and a span tag of one span");
+    let other = with_tags(query_for("frontend"), &[("scope.i", "124")]);
+    let found = search_until(&*store, &ns, &other, |found| !found.is_empty()).await;
+    assert_eq!(trace_ids(&found), vec![TraceId::new(0, 2)]);
+    let wrong = with_tags(query_for("frontend"), &[("scope.b", "false")]);
+    assert!(search(&*store, &ns, &wrong).await.is_empty());
+}
+
+/// A tag condition also matches an attribute of a span's link (a reference), of any type by its
+/// text form (Jaeger's `Link_Attributes` case).
+pub async fn finds_traces_by_link_attribute<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let t = base_time();
+    let mut linked = span(TraceId::new(0, 1), 1, "frontend", "op", t, 10);
+    linked.references = vec![
+        SpanRef::child_of(TraceId::new(0, 0xff), SpanId(0xff)).with_attributes(vec![
+            KeyValue::string("link.s", "sameplacevalue"),
+            KeyValue::int64("link.i", 123),
+            KeyValue::float64("link.d", 72.5),
+            KeyValue::bool("link.b", true),
+            KeyValue::binary("link.blob", vec![0, 0, 0x30, 0x39]),
+        ]),
+        SpanRef::follows_from(TraceId::new(0, 0xfe), SpanId(2)),
+    ];
+    let mut bare_link = span(TraceId::new(0, 2), 1, "frontend", "op", t + 1, 10);
+    bare_link.references = vec![SpanRef::child_of(TraceId::new(0, 0xff), SpanId(0xff))];
+    write(&*store, &ns, vec![linked, bare_link]).await;
+
+    let all_four = with_tags(
+        query_for("frontend"),
+        &[("link.s", "sameplacevalue"), ("link.i", "123"), ("link.d", "72.5"), ("link.b", "true")],
+    );
+    let found = search_until(&*store, &ns, &all_four, |found| !found.is_empty()).await;
+    assert_eq!(trace_ids(&found), vec![TraceId::new(0, 1)], "search by four typed link attributes");
+    let wrong = with_tags(query_for("frontend"), &[("link.i", "124")]);
+    assert!(search(&*store, &ns, &wrong).await.is_empty());
+}
+
+/// Scope attributes and link attributes come back with their keys, types and order, a bytes
+/// value included, and a link without attributes stays without.
+pub async fn scope_and_link_attributes_round_trip<F, Fut, H>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: Deref,
+    H::Target: SpanStore,
+{
+    let store = factory().await;
+    let ns = unique_namespace();
+    let trace_id = TraceId::new(0, 0x225);
+    let mut rich = span(trace_id, 2, "checkout", "placeholder", base_time(), 1_000);
+    rich.tags = vec![KeyValue::string("otel.scope.name", "testing-library"), KeyValue::string("a", "b")];
+    rich.scope_attributes = vec![
+        KeyValue::string("s", "sameplacevalue"),
+        KeyValue::int64("i", 123),
+        KeyValue::bool("b", true),
+        KeyValue::float64("d", 72.5),
+        KeyValue::binary("blob", vec![0, 0, 0x30, 0x39]),
+    ];
+    rich.references = vec![
+        SpanRef::child_of(TraceId::new(0, 0xff), SpanId(0xff)).with_attributes(vec![
+            KeyValue::string("s", "sameplacevalue"),
+            KeyValue::int64("i", -123),
+            KeyValue::bool("b", false),
+            KeyValue::float64("d", 0.1 + 0.2),
+            KeyValue::binary("blob", vec![255]),
+        ]),
+        SpanRef::child_of(TraceId::new(0, 1), SpanId(2)),
+        SpanRef::follows_from(TraceId::new(0, 1), SpanId(2)),
+    ];
+    write(&*store, &ns, vec![rich.clone()]).await;
+
+    let trace = get(&*store, &ns, trace_id).await.expect("the trace is found");
+    assert_eq!(trace.spans, vec![rich], "the stored span differs from the written one");
+}
+
 pub async fn matches_typed_tag_values_by_their_text_form<F, Fut, H>(factory: F)
 where
     F: Fn() -> Fut,
@@ -827,7 +945,7 @@ where
     let db = child_of(span(first, 4, "db", "SELECT", t + 3, 10), 2);
     let orphan = child_of(span(first, 5, "billing", "charge", t + 4, 10), 99);
     let mut follower = span(first, 6, "email", "send", t + 5, 10);
-    follower.references = vec![SpanRef { ref_type: RefType::FollowsFrom, trace_id: first, span_id: SpanId(1) }];
+    follower.references = vec![SpanRef::follows_from(first, SpanId(1))];
     let other_root = span(second, 1, "frontend", "GET /", t + 10, 100);
     let other_cart = child_of(span(second, 2, "cart", "get", t + 11, 50), 1);
     // Children before their parents, in separate writes, as tracers usually send them.
@@ -1028,6 +1146,7 @@ pub fn span(trace_id: TraceId, span_id: u64, service: &str, operation: &str, sta
         logs: vec![],
         process: Arc::new(Process { service_name: service.to_owned(), tags: vec![] }),
         warnings: vec![],
+        scope_attributes: Vec::new(),
     }
 }
 
@@ -1044,7 +1163,7 @@ pub fn query_for(service: &str) -> TraceQuery {
 
 /// `span` with a CHILD_OF reference to `parent` in its own trace.
 pub fn child_of(mut span: Span, parent: u64) -> Span {
-    span.references.push(SpanRef { ref_type: RefType::ChildOf, trace_id: span.trace_id, span_id: SpanId(parent) });
+    span.references.push(SpanRef::child_of(span.trace_id, SpanId(parent)));
     span
 }
 

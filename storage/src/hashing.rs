@@ -72,6 +72,13 @@ pub(crate) fn span_content_hash(span: &Span) -> u64 {
     for warning in &span.warnings {
         hasher.text(warning);
     }
+    // Appended only when present, so a span without them keeps the hash it always had.
+    if !span.scope_attributes.is_empty() || span.references.iter().any(|r| !r.attributes.is_empty()) {
+        hasher.key_values(&span.scope_attributes);
+        for reference in &span.references {
+            hasher.key_values(&reference.attributes);
+        }
+    }
     hasher.finish()
 }
 
@@ -140,7 +147,7 @@ pub(crate) fn bytes_hash(bytes: &[u8]) -> u64 {
 mod tests {
     use std::sync::Arc;
 
-    use spoor_model::{Process, SpanId, TraceId};
+    use spoor_model::{Process, SpanId, SpanRef, TraceId};
 
     use super::*;
 
@@ -157,6 +164,7 @@ mod tests {
             logs: vec![],
             process: Arc::new(Process { service_name: "frontend".into(), tags: vec![] }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 
@@ -197,6 +205,21 @@ mod tests {
     fn content_hash_is_stable_across_releases() {
         // A golden value: it is part of the embedded backend's key format.
         assert_eq!(span_content_hash(&span()), 0x017e_54cc_23fd_afff, "{:#x}", span_content_hash(&span()));
+    }
+
+    #[test]
+    fn content_hash_covers_scope_attributes_and_link_attributes() {
+        let plain = span_content_hash(&span());
+        let mut with_scope = span();
+        with_scope.scope_attributes = vec![KeyValue::string("k", "v")];
+        let mut with_link = span();
+        with_link.references =
+            vec![SpanRef::child_of(TraceId::new(0, 1), SpanId(2)).with_attributes(vec![KeyValue::string("k", "v")])];
+        let mut with_bare_link = span();
+        with_bare_link.references = vec![SpanRef::child_of(TraceId::new(0, 1), SpanId(2))];
+        let hashes = [plain, span_content_hash(&with_scope), span_content_hash(&with_link)];
+        assert!(hashes[0] != hashes[1] && hashes[1] != hashes[2] && hashes[0] != hashes[2]);
+        assert_ne!(span_content_hash(&with_link), span_content_hash(&with_bare_link));
     }
 
     #[test]

@@ -33,13 +33,15 @@ pub(crate) fn span_matches(span: &Span, query: &TraceQuery) -> bool {
     query.tags.iter().all(|(key, value)| span_has_tag(span, key, value))
 }
 
-/// True when a span tag, a process tag or a log field has `key` and a value whose text form is
-/// `value`.
+/// True when a span tag, a process tag, a log field, a scope attribute or a link attribute has
+/// `key` and a value whose text form is `value` (the places Jaeger's v2 memory store searches).
 pub(crate) fn span_has_tag(span: &Span, key: &str, value: &str) -> bool {
     let matches = |key_value: &spoor_model::KeyValue| key_value.key == key && key_value.value.as_string() == value;
     span.tags.iter().any(matches)
         || span.process.tags.iter().any(matches)
         || span.logs.iter().any(|log| log.fields.iter().any(matches))
+        || span.scope_attributes.iter().any(matches)
+        || span.references.iter().any(|reference| reference.attributes.iter().any(matches))
 }
 
 /// Most recent first by the latest matching span start; ties broken by trace id so results are
@@ -55,7 +57,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use spoor_model::{KeyValue, Log, Process, SpanId, TraceId};
+    use spoor_model::{KeyValue, Log, Process, SpanId, SpanRef, TraceId};
 
     use super::*;
 
@@ -75,6 +77,7 @@ mod tests {
                 tags: vec![KeyValue::string("hostname", "node-1")],
             }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 
@@ -92,6 +95,17 @@ mod tests {
             &query(&[("http.status_code", "200"), ("hostname", "node-1"), ("event", "retry")])
         ));
         assert!(!span_matches(&span(), &query(&[("http.status_code", "404")])));
+    }
+
+    #[test]
+    fn tags_match_scope_attributes_and_link_attributes() {
+        let mut with_attributes = span();
+        with_attributes.scope_attributes = vec![KeyValue::float64("scope.ratio", 72.5)];
+        with_attributes.references = vec![SpanRef::follows_from(TraceId::new(0, 9), SpanId(9))
+            .with_attributes(vec![KeyValue::bool("link.sampled", true)])];
+        assert!(span_matches(&with_attributes, &query(&[("scope.ratio", "72.5"), ("link.sampled", "true")])));
+        assert!(!span_matches(&span(), &query(&[("scope.ratio", "72.5")])));
+        assert!(!span_matches(&with_attributes, &query(&[("link.sampled", "false")])));
     }
 
     #[test]

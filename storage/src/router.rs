@@ -553,6 +553,7 @@ tls.key_file = "/etc/spoor/es-payments/tls.key"
             logs: vec![],
             process: Arc::new(Process { service_name: service.into(), tags: vec![] }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 

@@ -15,7 +15,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use spoor_model::{
-    KeyValue, Log, Namespace, Process, RefType, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED,
+    KeyValue, Log, Namespace, Process, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED,
 };
 use spoor_storage::elasticsearch::client::EsClient;
 use spoor_storage::elasticsearch::lifecycle::{self, CleanerOptions, RolloverOptions};
@@ -59,8 +59,8 @@ fn golden_batch() -> SpanBatch {
         span_id: SpanId(0xb7ad6b7169203331),
         operation_name: "POST /pay".into(),
         references: vec![
-            SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: SpanId(1) },
-            SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 99), span_id: SpanId(u64::MAX) },
+            SpanRef::child_of(trace_id, SpanId(1)),
+            SpanRef::follows_from(TraceId::new(0, 99), SpanId(u64::MAX)),
         ],
         flags: FLAG_SAMPLED | FLAG_DEBUG,
         start_time_unix_nano: start,
@@ -76,11 +76,12 @@ fn golden_batch() -> SpanBatch {
         logs: vec![Log { timestamp_unix_nano: start + 5, fields: vec![KeyValue::string("event", "retry")] }],
         process,
         warnings: vec!["clock skew adjusted".into()],
+        scope_attributes: Vec::new(),
     };
     let internal = Span {
         span_id: SpanId(0x00f067aa0ba902b7),
         operation_name: "charge".into(),
-        references: vec![SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: server.span_id }],
+        references: vec![SpanRef::child_of(trace_id, server.span_id)],
         flags: FLAG_SAMPLED,
         start_time_unix_nano: start + 1_000_000,
         duration_nanos: 1_000,

@@ -111,6 +111,7 @@ fn batch(trace: u64, service: &str) -> SpanBatch {
         logs: vec![],
         process,
         warnings: vec![],
+        scope_attributes: Vec::new(),
     }])
 }
 

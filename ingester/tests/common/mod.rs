@@ -76,6 +76,7 @@ pub fn span(run: u64, index: u64, service: &str) -> Span {
             tags: vec![KeyValue::string("hostname", "test-host")],
         }),
         warnings: Vec::new(),
+        scope_attributes: Vec::new(),
     }
 }
 

@@ -170,23 +170,54 @@ fn all_zero_parent_span_id_means_no_parent() {
 }
 
 #[test]
-fn links_become_follows_from_references() {
+fn links_become_follows_from_references_with_their_attributes() {
     let mut span = otlp_span();
     span.links = vec![Link {
         trace_id: [9; 16].to_vec(),
         span_id: [3; 8].to_vec(),
-        attributes: vec![text("kind", "batch")],
+        attributes: vec![text("kind", "batch"), attr("weight", any_value::Value::DoubleValue(0.5))],
         ..Default::default()
     }];
     let reference = convert_one(span).references.remove(0);
     assert_eq!(
         reference,
-        SpanRef {
-            ref_type: RefType::FollowsFrom,
-            trace_id: TraceId::from_u128(u128::from_be_bytes([9; 16])),
-            span_id: SpanId(u64::from_be_bytes([3; 8]))
-        }
+        SpanRef::follows_from(TraceId::from_u128(u128::from_be_bytes([9; 16])), SpanId(u64::from_be_bytes([3; 8])))
+            .with_attributes(vec![KeyValue::string("kind", "batch"), KeyValue::float64("weight", 0.5)])
     );
+}
+
+#[test]
+fn link_ref_type_attribute_is_held_by_the_reference_type_not_kept_as_an_attribute() {
+    let mut span = otlp_span();
+    span.links = vec![Link {
+        trace_id: [9; 16].to_vec(),
+        span_id: [3; 8].to_vec(),
+        attributes: vec![text("opentracing.ref_type", "child_of"), attr("n", any_value::Value::IntValue(123))],
+        ..Default::default()
+    }];
+    let reference = convert_one(span).references.remove(0);
+    assert_eq!(reference.ref_type, RefType::ChildOf);
+    assert_eq!(reference.attributes, [KeyValue::int64("n", 123)]);
+}
+
+#[test]
+fn scope_attributes_are_kept_on_every_span_of_the_scope() {
+    let scope = InstrumentationScope {
+        name: "lib".into(),
+        attributes: vec![text("s", "v"), attr("blob", any_value::Value::BytesValue(vec![0, 0, 0x30, 0x39]))],
+        ..Default::default()
+    };
+    let mut second = otlp_span();
+    second.span_id = vec![0, 0, 0, 0, 0, 0, 0, 0x2b];
+    let conversion = spans_from_otlp(request(vec![], scope, vec![otlp_span(), second]));
+    assert_eq!(conversion.spans.len(), 2);
+    for span in &conversion.spans {
+        assert_eq!(span.tags, [KeyValue::string("otel.scope.name", "lib")], "attributes are not tags");
+        assert_eq!(
+            span.scope_attributes,
+            [KeyValue::string("s", "v"), KeyValue::binary("blob", vec![0, 0, 0x30, 0x39])]
+        );
+    }
 }
 
 #[test]
@@ -337,6 +368,7 @@ fn model_span(process: &Arc<Process>, span_id: u64, tags: Vec<KeyValue>) -> Span
         logs: vec![],
         process: Arc::clone(process),
         warnings: vec![],
+        scope_attributes: Vec::new(),
     }
 }
 
@@ -362,9 +394,47 @@ fn model_spans_are_grouped_by_process_then_by_scope() {
         .map(|ss| (ss.scope.as_ref().unwrap().name.as_str(), ss.spans.iter().map(|s| s.span_id[7]).collect::<Vec<_>>()))
         .collect();
     assert_eq!(scopes, [("x", vec![1, 4]), ("", vec![3])]);
+    assert!(a_resource.scope_spans.iter().all(|ss| ss.scope.as_ref().unwrap().attributes.is_empty()));
     assert_eq!(
         resources[1].resource.as_ref().unwrap().attributes,
         [text("service.name", "b"), attr("pid", any_value::Value::IntValue(1))]
+    );
+}
+
+#[test]
+fn scopes_with_one_name_and_version_but_different_attributes_are_two_scopes() {
+    let process = Arc::new(Process::default());
+    let scope_x = || vec![KeyValue::string("otel.scope.name", "x"), KeyValue::string("otel.scope.version", "1")];
+    let mut spans = vec![model_span(&process, 1, scope_x()), model_span(&process, 2, scope_x())];
+    spans.push(model_span(&process, 3, scope_x()));
+    spans[1].scope_attributes = vec![KeyValue::int64("shard", 2)];
+    spans[2].scope_attributes = vec![KeyValue::int64("shard", 2)];
+    let scopes = spans_to_resource_spans(spans).remove(0).scope_spans;
+    let summary: Vec<_> = scopes
+        .iter()
+        .map(|ss| {
+            let scope = ss.scope.as_ref().unwrap();
+            (scope.name.as_str(), scope.version.as_str(), scope.attributes.clone(), ss.spans.len())
+        })
+        .collect();
+    assert_eq!(summary, [("x", "1", vec![], 1), ("x", "1", vec![attr("shard", any_value::Value::IntValue(2))], 2)]);
+}
+
+#[test]
+fn link_attributes_follow_the_ref_type_attribute() {
+    let process = Arc::new(Process::default());
+    let mut span = model_span(&process, 1, vec![]);
+    span.references = vec![SpanRef::child_of(TraceId::new(0, 0xff), SpanId(0xff))
+        .with_attributes(vec![KeyValue::bool("b", true), KeyValue::binary("blob", vec![1, 2])])];
+    let otlp = spans_to_otlp(vec![span]).resource_spans.remove(0).scope_spans.remove(0).spans.remove(0);
+    assert!(otlp.parent_span_id.is_empty(), "a link in another trace is not the parent");
+    assert_eq!(
+        otlp.links[0].attributes,
+        [
+            text("opentracing.ref_type", "child_of"),
+            attr("b", any_value::Value::BoolValue(true)),
+            attr("blob", any_value::Value::BytesValue(vec![1, 2])),
+        ]
     );
 }
 
@@ -384,10 +454,8 @@ fn derived_tags_become_otlp_fields_again() {
             KeyValue::string("w3c.tracestate", "k=v"),
         ],
     );
-    span.references = vec![
-        SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 9), span_id: SpanId(9) },
-        SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(1, 2), span_id: SpanId(7) },
-    ];
+    span.references =
+        vec![SpanRef::follows_from(TraceId::new(0, 9), SpanId(9)), SpanRef::child_of(TraceId::new(1, 2), SpanId(7))];
     span.logs = vec![Log {
         timestamp_unix_nano: 12,
         fields: vec![KeyValue::string("a", "b"), KeyValue::string("event", "retry")],
@@ -443,10 +511,17 @@ fn model_survives_otlp_round_trip() {
         ],
     );
     span.references = vec![
-        SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(1, 2), span_id: SpanId(7) },
-        SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(0, 3), span_id: SpanId(4) },
-        SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(1, 2), span_id: SpanId(5) },
+        SpanRef::child_of(TraceId::new(1, 2), SpanId(7)),
+        SpanRef::child_of(TraceId::new(0, 3), SpanId(4)).with_attributes(vec![
+            KeyValue::string("s", "v"),
+            KeyValue::int64("i", 123),
+            KeyValue::float64("d", 72.5),
+            KeyValue::bool("b", true),
+            KeyValue::binary("blob", vec![0, 0, 0x30, 0x39]),
+        ]),
+        SpanRef::follows_from(TraceId::new(1, 2), SpanId(5)),
     ];
+    span.scope_attributes = vec![KeyValue::string("s", "v"), KeyValue::binary("blob", vec![0, 0, 0x30, 0x39])];
     span.logs =
         vec![Log { timestamp_unix_nano: 11, fields: vec![KeyValue::string("event", "e"), KeyValue::int64("n", 1)] }];
     span.warnings = vec!["w".into()];

@@ -60,6 +60,7 @@ pub fn span_from_thrift(span: ThriftSpan, process: Arc<Process>) -> Span {
         logs,
         process,
         warnings,
+        scope_attributes: Vec::new(),
     }
 }
 
@@ -72,7 +73,7 @@ pub fn maybe_add_parent_span_id(trace_id: TraceId, parent: SpanId, mut reference
     let already_there =
         references.iter().any(|r| r.ref_type == RefType::ChildOf && r.trace_id == trace_id && r.span_id == parent);
     if !already_there {
-        references.insert(0, SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: parent });
+        references.insert(0, SpanRef::child_of(trace_id, parent));
     }
     references
 }
@@ -86,11 +87,11 @@ fn span_ref(reference: ThriftSpanRef, warnings: &mut Vec<String>) -> SpanRef {
             RefType::FollowsFrom
         }
     };
-    SpanRef {
+    SpanRef::new(
         ref_type,
-        trace_id: TraceId::new(reference.trace_id_high as u64, reference.trace_id_low as u64),
-        span_id: SpanId(reference.span_id as u64),
-    }
+        TraceId::new(reference.trace_id_high as u64, reference.trace_id_low as u64),
+        SpanId(reference.span_id as u64),
+    )
 }
 
 fn process_from_thrift(process: ThriftProcess, warnings: &mut Vec<String>) -> Process {

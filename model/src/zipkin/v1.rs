@@ -24,9 +24,7 @@
 use crate::zipkin::common::{
     micros_to_nanos, process_tag_name, value_text, Endpoint, Processes, FIELD_EVENT, TAG_COMPONENT,
 };
-use crate::{
-    AttributeValue, KeyValue, Log, RefType, Span, SpanId, SpanKind, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED,
-};
+use crate::{AttributeValue, KeyValue, Log, Span, SpanId, SpanKind, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
 
 const CLIENT_SEND: &str = "cs";
 const CLIENT_RECV: &str = "cr";
@@ -127,7 +125,7 @@ fn convert(mut span: V1Span, processes: &mut Processes, out: &mut Vec<Span>) {
 
     let references = match span.parent_id {
         Some(parent) if !parent.is_zero() => {
-            vec![SpanRef { ref_type: RefType::ChildOf, trace_id: span.trace_id, span_id: parent }]
+            vec![SpanRef::child_of(span.trace_id, parent)]
         }
         _ => Vec::new(),
     };
@@ -167,6 +165,7 @@ fn convert(mut span: V1Span, processes: &mut Processes, out: &mut Vec<Span>) {
         logs,
         process,
         warnings,
+        scope_attributes: Vec::new(),
     };
     if let Some((kind, start, end)) = other_side {
         let mut warnings = Vec::new();
@@ -184,6 +183,7 @@ fn convert(mut span: V1Span, processes: &mut Processes, out: &mut Vec<Span>) {
             logs: Vec::new(),
             process: first.process.clone(),
             warnings,
+            scope_attributes: Vec::new(),
         };
         out.push(first);
         out.push(second);

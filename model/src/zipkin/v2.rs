@@ -22,7 +22,7 @@
 //! * Times are microseconds; the model keeps nanoseconds.
 
 use crate::zipkin::common::{micros_to_nanos, process_tag_name, Endpoint, Processes, FIELD_EVENT, TAG_SHARED};
-use crate::{KeyValue, Log, RefType, Span, SpanId, SpanKind, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
+use crate::{KeyValue, Log, Span, SpanId, SpanKind, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
 
 /// A Zipkin v2 span after its ids, times and endpoints were parsed.
 #[derive(Debug, Default)]
@@ -107,7 +107,7 @@ fn span_from_v2(span: V2Span, processes: &mut Processes) -> Span {
 
     let references = match parent_id {
         Some(parent) if !parent.is_zero() && parent != id => {
-            vec![SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: parent }]
+            vec![SpanRef::child_of(trace_id, parent)]
         }
         Some(parent) if parent == id => {
             warnings.push("parentId equals id; parent dropped".to_owned());
@@ -143,5 +143,6 @@ fn span_from_v2(span: V2Span, processes: &mut Processes) -> Span {
         logs,
         process,
         warnings,
+        scope_attributes: Vec::new(),
     }
 }

@@ -25,6 +25,17 @@ pub fn load_otlp_request(name: &str) -> ExportTraceServiceRequest {
     serde_json::from_str(&read_golden(name)).unwrap_or_else(|e| panic!("fixture {name} is not OTLP/JSON: {e}"))
 }
 
+/// `span` as a Jaeger format (api_v2 protobuf/jsonpb, Thrift, Zipkin) carries it: without scope
+/// attributes and link attributes, which only OTLP has a place for.
+pub fn without_otlp_only_attributes(span: &spoor_model::Span) -> spoor_model::Span {
+    let mut jaeger = span.clone();
+    jaeger.scope_attributes.clear();
+    for reference in &mut jaeger.references {
+        reference.attributes.clear();
+    }
+    jaeger
+}
+
 /// Compares `actual` with the golden file `name`, or rewrites the file when `SPOOR_BLESS` is set.
 /// A missing golden file fails the test unless blessing.
 pub fn assert_golden(name: &str, actual: &str) {

@@ -208,6 +208,7 @@ mod tests {
             logs: vec![],
             process: Arc::clone(&process),
             warnings: vec!["own".into()],
+            scope_attributes: Vec::new(),
         };
         let trace = QueryTrace { spans: vec![span(1), span(2)], warnings: vec!["capped".into()] };
         let spans = spans_with_trace_warnings(trace);

@@ -90,7 +90,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use spoor_model::{KeyValue, Process, RefType, SpanRef};
+    use spoor_model::{KeyValue, Process, SpanRef};
 
     fn span(id: u64, parent: Option<u64>, service: &str, start: u64, duration: u64) -> Span {
         let trace_id = TraceId::new(0, 7);
@@ -98,9 +98,7 @@ mod tests {
             trace_id,
             span_id: SpanId(id),
             operation_name: format!("op-{id}"),
-            references: parent
-                .map(|parent| vec![SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: SpanId(parent) }])
-                .unwrap_or_default(),
+            references: parent.map(|parent| vec![SpanRef::child_of(trace_id, SpanId(parent))]).unwrap_or_default(),
             flags: 1,
             start_time_unix_nano: start,
             duration_nanos: duration,
@@ -108,6 +106,7 @@ mod tests {
             logs: vec![],
             process: Arc::new(Process { service_name: service.to_owned(), tags: vec![] }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 

@@ -2,6 +2,10 @@
 //! structs borrowing from the query service's traces. Field order and omission rules are Jaeger's:
 //! processes keyed `p1..pN` by first appearance, `flags` omitted when 0, span and trace `warnings`
 //! `null` when empty, int64 beyond ±(2^53−1) as a string, binary as base64, times in µs.
+//!
+//! The model is kept Jaeger-exact, so OTLP scope attributes ([`Span::scope_attributes`]) and link
+//! attributes ([`SpanRef::attributes`]), which it has no field for, are not rendered; api_v3 and
+//! remote storage return them (OTLP).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -161,6 +165,7 @@ fn ui_span(span: &Span, process_id: Arc<str>) -> UiSpan<'_> {
     }
 }
 
+/// The link's attributes are left out (see the module doc).
 fn ui_reference(reference: &SpanRef) -> UiReference {
     UiReference {
         ref_type: reference.ref_type.as_str(),
@@ -254,7 +259,7 @@ fn fingerprint(process: &Process) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spoor_model::{RefType, SpanId, TraceId};
+    use spoor_model::{SpanId, TraceId};
 
     fn span(id: u64, process: &Arc<Process>) -> Span {
         Span {
@@ -269,6 +274,7 @@ mod tests {
             logs: vec![],
             process: Arc::clone(process),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 
@@ -317,11 +323,7 @@ mod tests {
     fn zero_flags_are_omitted_and_empty_warnings_are_null() {
         let p = Arc::new(Process { service_name: "a".into(), tags: vec![] });
         let mut with_parent = span(2, &p);
-        with_parent.references.push(SpanRef {
-            ref_type: RefType::ChildOf,
-            trace_id: TraceId::new(0, 1),
-            span_id: SpanId(1),
-        });
+        with_parent.references.push(SpanRef::child_of(TraceId::new(0, 1), SpanId(1)));
         with_parent.flags = 1;
         let trace = QueryTrace { spans: vec![span(1, &p), with_parent], warnings: vec![] };
         assert_eq!(

@@ -9,9 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use spoor_model::{
-    KeyValue, Log, Namespace, Process, RefType, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_SAMPLED,
-};
+use spoor_model::{KeyValue, Log, Namespace, Process, Span, SpanBatch, SpanId, SpanRef, TraceId, FLAG_SAMPLED};
 use spoor_query::http::{router, QueryHttpConfig};
 use spoor_query::{ArchiveStorage, QueryMetrics, QueryService, QueryServiceOptions};
 use spoor_storage::{MemoryStore, SpanReader, SpanWriter};
@@ -154,9 +152,7 @@ pub fn span(
         trace_id,
         span_id: SpanId(span_id),
         operation_name: operation.to_owned(),
-        references: parent
-            .map(|parent| vec![SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: SpanId(parent) }])
-            .unwrap_or_default(),
+        references: parent.map(|parent| vec![SpanRef::child_of(trace_id, SpanId(parent))]).unwrap_or_default(),
         flags: FLAG_SAMPLED,
         start_time_unix_nano: start_unix_nano,
         duration_nanos,
@@ -164,6 +160,7 @@ pub fn span(
         logs: vec![],
         process: Arc::clone(process),
         warnings: vec![],
+        scope_attributes: Vec::new(),
     }
 }
 

@@ -109,11 +109,7 @@ impl Generator {
             span_id: SpanId(span_id),
             operation_name: format!("service-{upstream:02}.shop.svc.cluster.local:8080/api/op-{operation}"),
             references: if span_id > 1 {
-                vec![spoor_model::SpanRef {
-                    ref_type: spoor_model::RefType::ChildOf,
-                    trace_id,
-                    span_id: SpanId(span_id - 1),
-                }]
+                vec![spoor_model::SpanRef::child_of(trace_id, SpanId(span_id - 1))]
             } else {
                 vec![]
             },
@@ -124,6 +120,7 @@ impl Generator {
             logs: vec![],
             process: self.processes[service].clone(),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 }

@@ -6,6 +6,11 @@
 //! * `startTimeNanos`, `durationNanos` and, in each log, `timestampNanos`: the exact nanoseconds
 //!   (Jaeger's fields are microseconds, and OTLP spans carry nanoseconds);
 //! * `warnings`, only when the span has warnings, so the sanitizer's notes survive a round trip;
+//! * OTLP's instrumentation-scope attributes as `scopeTags` (or, with tags as fields, `scopeTag`)
+//!   and a link's attributes as `references[].tags`, both in Jaeger's tag shape and only when
+//!   present. Jaeger's index template already maps these fields (nested key/value lists, and
+//!   `scopeTag.*` as keywords) but Jaeger never writes them. Because they are absent when empty, a
+//!   span without them has the same document, and so the same document id, as before;
 //! * `spanKind` in the service document.
 //!
 //! Reading accepts v1 string values, v2 native values (numbers, booleans), tags stored as fields
@@ -64,7 +69,7 @@ pub(crate) struct SpanDocument<'a> {
     flags: u32,
     #[serde(rename = "operationName")]
     operation_name: &'a str,
-    references: Vec<ReferenceDocument>,
+    references: Vec<ReferenceDocument<'a>>,
     #[serde(rename = "startTime")]
     start_time: u64,
     #[serde(rename = "startTimeMillis")]
@@ -81,16 +86,23 @@ pub(crate) struct SpanDocument<'a> {
     duration_nanos: u64,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
+    #[serde(rename = "scopeTags", skip_serializing_if = "Vec::is_empty")]
+    scope_tags: Vec<KeyValueDocument<'a>>,
+    #[serde(rename = "scopeTag", skip_serializing_if = "BTreeMap::is_empty")]
+    scope_tag: BTreeMap<String, Value>,
 }
 
 #[derive(Serialize)]
-struct ReferenceDocument {
+struct ReferenceDocument<'a> {
     #[serde(rename = "refType")]
     ref_type: &'static str,
     #[serde(rename = "traceID")]
     trace_id: String,
     #[serde(rename = "spanID")]
     span_id: String,
+    /// The link's attributes (always as a list: the mapping has no `references.tag` object).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<KeyValueDocument<'a>>,
 }
 
 #[derive(Serialize)]
@@ -126,6 +138,7 @@ impl<'a> SpanDocument<'a> {
     pub(crate) fn new(span: &'a Span, options: &DocumentOptions) -> Self {
         let (tags, tag) = split_tags(&span.tags, options);
         let (process_tags, process_tag) = split_tags(&span.process.tags, options);
+        let (scope_tags, scope_tag) = split_tags(&span.scope_attributes, options);
         let start_time = span.start_time_micros();
         Self {
             trace_id: span.trace_id.to_hex(),
@@ -139,6 +152,7 @@ impl<'a> SpanDocument<'a> {
                     ref_type: reference.ref_type.as_str(),
                     trace_id: reference.trace_id.to_hex(),
                     span_id: reference.span_id.to_hex(),
+                    tags: reference.attributes.iter().map(key_value_document).collect(),
                 })
                 .collect(),
             start_time,
@@ -159,6 +173,8 @@ impl<'a> SpanDocument<'a> {
             start_time_nanos: span.start_time_unix_nano,
             duration_nanos: span.duration_nanos,
             warnings: &span.warnings,
+            scope_tags,
+            scope_tag,
         }
     }
 
@@ -292,16 +308,15 @@ pub(crate) fn span_from_document_with(doc: &Value, dot_replacement: &str) -> Res
             Some("FOLLOWS_FROM") => RefType::FollowsFrom,
             _ => RefType::ChildOf,
         };
-        references.push(SpanRef {
-            ref_type,
-            trace_id: parse_trace_id(reference.get("traceID"))?,
-            span_id: parse_span_id(reference.get("spanID"))?,
-        });
+        references.push(
+            SpanRef::new(ref_type, parse_trace_id(reference.get("traceID"))?, parse_span_id(reference.get("spanID"))?)
+                .with_attributes(key_values(reference.get("tags"))?),
+        );
     }
     if let Some(parent) = object.get("parentSpanID").and_then(Value::as_str).filter(|text| !text.is_empty()) {
         let parent = SpanId::from_hex(parent).map_err(|error| corrupt(&format!("parentSpanID: {error}")))?;
         if !parent.is_zero() && !references.iter().any(|reference| reference.span_id == parent) {
-            references.insert(0, SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: parent });
+            references.insert(0, SpanRef::child_of(trace_id, parent));
         }
     }
     let mut tags = key_values(object.get("tags"))?;
@@ -318,6 +333,8 @@ pub(crate) fn span_from_document_with(doc: &Value, dot_replacement: &str) -> Res
     process_tags.extend(field_tags(process.and_then(|p| p.get("tag")), dot_replacement));
     let service_name = process.and_then(|p| p.get("serviceName")).and_then(Value::as_str).unwrap_or_default();
     let warnings = array(object.get("warnings")).filter_map(|w| w.as_str().map(str::to_owned)).collect();
+    let mut scope_attributes = key_values(object.get("scopeTags"))?;
+    scope_attributes.extend(field_tags(object.get("scopeTag"), dot_replacement));
     Ok(Span {
         trace_id,
         span_id,
@@ -330,6 +347,7 @@ pub(crate) fn span_from_document_with(doc: &Value, dot_replacement: &str) -> Res
         logs,
         process: Arc::new(Process { service_name: service_name.to_owned(), tags: process_tags }),
         warnings,
+        scope_attributes,
     })
 }
 
@@ -472,7 +490,7 @@ mod tests {
             trace_id: TraceId::new(0, 1),
             span_id: SpanId(2),
             operation_name: "GET /".into(),
-            references: vec![SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(0, 1), span_id: SpanId(3) }],
+            references: vec![SpanRef::child_of(TraceId::new(0, 1), SpanId(3))],
             flags: FLAG_SAMPLED,
             start_time_unix_nano: 1_485_467_191_639_875_000,
             duration_nanos: 5_000,
@@ -483,6 +501,7 @@ mod tests {
             }],
             process: Arc::new(Process { service_name: "svc".into(), tags: vec![KeyValue::string("hostname", "h1")] }),
             warnings: vec![],
+            scope_attributes: Vec::new(),
         }
     }
 
@@ -529,12 +548,16 @@ mod tests {
             KeyValue::float64("g", 0.1 + 0.2),
             KeyValue::binary("bin", vec![0, 1, 254]),
         ];
-        span.references.push(SpanRef {
-            ref_type: RefType::FollowsFrom,
-            trace_id: TraceId::new(9, 9),
-            span_id: SpanId(9),
-        });
+        span.references.push(SpanRef::follows_from(TraceId::new(9, 9), SpanId(9)));
         span.warnings = vec!["clock skew".into()];
+        span.scope_attributes = vec![KeyValue::string("library.language", "go"), KeyValue::binary("build", vec![7])];
+        span.references[1].attributes = vec![
+            KeyValue::string("s", "v"),
+            KeyValue::int64("i", 123),
+            KeyValue::float64("d", 72.5),
+            KeyValue::bool("b", true),
+            KeyValue::binary("blob", vec![0, 0, 0x30, 0x39]),
+        ];
         span.start_time_unix_nano += 123;
         span.duration_nanos = 987_654_321;
         span.logs[0].timestamp_unix_nano += 7;
@@ -542,6 +565,35 @@ mod tests {
         assert_eq!(doc["traceID"], "0000000000000abc0000000000000def");
         assert_eq!(doc["warnings"], json!(["clock skew"]));
         assert_eq!(span_from_document(&doc).unwrap(), span);
+    }
+
+    #[test]
+    fn scope_and_link_attributes_are_written_in_jaegers_tag_shape_only_when_present() {
+        let plain = span_to_document(&sample_span());
+        assert!(plain.get("scopeTags").is_none() && plain.get("scopeTag").is_none());
+        assert!(plain["references"][0].get("tags").is_none());
+
+        let mut span = sample_span();
+        span.scope_attributes = vec![KeyValue::int64("shard", 2)];
+        span.references[0].attributes = vec![KeyValue::bool("sampled", true)];
+        let doc = span_to_document(&span);
+        assert_eq!(doc["scopeTags"], json!([{"key": "shard", "type": "int64", "value": "2"}]));
+        assert_eq!(doc["references"][0]["tags"], json!([{"key": "sampled", "type": "bool", "value": "true"}]));
+    }
+
+    #[test]
+    fn scope_attributes_follow_tags_as_fields_but_link_attributes_stay_a_list() {
+        let options = DocumentOptions::new(&EsTagsAsFields { all: true, include: vec![], dot_replacement: "@".into() });
+        let mut span = sample_span();
+        span.scope_attributes = vec![KeyValue::string("library.language", "go")];
+        span.references[0].attributes = vec![KeyValue::string("link.kind", "batch")];
+        let doc = serde_json::to_value(SpanDocument::new(&span, &options)).unwrap();
+        assert_eq!(doc["scopeTag"], json!({"library@language": "go"}));
+        assert!(doc.get("scopeTags").is_none());
+        assert_eq!(doc["references"][0]["tags"], json!([{"key": "link.kind", "type": "string", "value": "batch"}]));
+        let back = span_from_document(&doc).unwrap();
+        assert_eq!(back.scope_attributes, span.scope_attributes);
+        assert_eq!(back.references, span.references);
     }
 
     #[test]
@@ -577,10 +629,7 @@ mod tests {
         });
         let span = span_from_document(&doc).unwrap();
         assert_eq!(span.trace_id, TraceId::new(0, 1));
-        assert_eq!(
-            span.references,
-            vec![SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(0, 1), span_id: SpanId(5) }]
-        );
+        assert_eq!(span.references, vec![SpanRef::child_of(TraceId::new(0, 1), SpanId(5))]);
         assert!(span.tags.contains(&KeyValue::string("http.method", "GET")));
         assert!(span.tags.contains(&KeyValue::int64("http.status_code", 200)));
         assert!(span.tags.contains(&KeyValue::bool("ok", true)));

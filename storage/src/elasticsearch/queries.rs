@@ -41,8 +41,13 @@ pub(crate) const START_NANOS: &str = "startTimeNanos";
 pub(crate) const DURATION_NANOS: &str = "durationNanos";
 /// Nested key/value arrays searched by tag conditions (span tags, process tags, log fields).
 const NESTED_TAG_PATHS: [&str; 3] = ["tags", "process.tags", "logs.fields"];
-/// Object fields of Jaeger's "tags as fields" option (`tag.<key with dots replaced>`).
-const TAG_OBJECT_PREFIXES: [&str; 2] = ["tag", "process.tag"];
+/// Nested key/value arrays only Spoor writes (scope attributes, link attributes). Searched with
+/// `ignore_unmapped`, so an index whose mapping lacks them (created by an older Jaeger template,
+/// or dynamically) answers without them instead of failing the whole search.
+const SPOOR_NESTED_TAG_PATHS: [&str; 2] = ["scopeTags", "references.tags"];
+/// Object fields of Jaeger's "tags as fields" option (`tag.<key with dots replaced>`), and
+/// Spoor's scope attributes stored the same way.
+const TAG_OBJECT_PREFIXES: [&str; 3] = ["tag", "process.tag", "scopeTag"];
 
 // Service document fields (spec §4.3, plus Spoor's `spanKind`).
 pub(crate) const SERVICE_DOC_SERVICE: &str = "serviceName";
@@ -159,8 +164,9 @@ pub(crate) fn start_time_superset(min: u64, max: u64) -> Value {
 /// The name of the trace-id aggregation (Jaeger's).
 const TRACE_IDS_AGG: &str = "traceIDs";
 
-/// One tag condition: `key` has the text `value` in a span tag, a process tag or a log field,
-/// as a nested key/value pair or as a "tags as fields" object field.
+/// One tag condition: `key` has the text `value` in a span tag, a process tag, a log field, a
+/// scope attribute or a link attribute, as a nested key/value pair or as a "tags as fields"
+/// object field.
 pub(crate) fn tag_condition(key: &str, value: &str, dot_replacement: &str) -> Value {
     let mut should: Vec<Value> = TAG_OBJECT_PREFIXES
         .iter()
@@ -169,7 +175,7 @@ pub(crate) fn tag_condition(key: &str, value: &str, dot_replacement: &str) -> Va
             json!({ "term": { field: value } })
         })
         .collect();
-    should.extend(NESTED_TAG_PATHS.iter().map(|path| {
+    let nested_key_value = |path: &str| {
         json!({ "nested": {
             "path": path,
             "query": { "bool": { "filter": [
@@ -177,6 +183,12 @@ pub(crate) fn tag_condition(key: &str, value: &str, dot_replacement: &str) -> Va
                 { "term": { format!("{path}.value"): value } },
             ] } },
         } })
+    };
+    should.extend(NESTED_TAG_PATHS.iter().map(|path| nested_key_value(path)));
+    should.extend(SPOOR_NESTED_TAG_PATHS.iter().map(|path| {
+        let mut clause = nested_key_value(path);
+        clause["nested"]["ignore_unmapped"] = json!(true);
+        clause
     }));
     json!({ "bool": { "should": should, "minimum_should_match": 1 } })
 }
@@ -687,17 +699,32 @@ mod tests {
     fn tag_condition_matches_nested_tags_process_tags_log_fields_and_tag_objects_by_term() {
         let condition = tag_condition("http.method", "GET.*", "@");
         let should = condition.pointer("/bool/should").and_then(Value::as_array).unwrap();
-        assert_eq!(should.len(), 5);
+        assert_eq!(should.len(), 8);
         assert_eq!(should[0], json!({ "term": { "tag.http@method": "GET.*" } }));
         assert_eq!(should[1], json!({ "term": { "process.tag.http@method": "GET.*" } }));
+        assert_eq!(should[2], json!({ "term": { "scopeTag.http@method": "GET.*" } }));
         let paths: Vec<&str> =
-            should[2..].iter().map(|s| s.pointer("/nested/path").unwrap().as_str().unwrap()).collect();
-        assert_eq!(paths, vec!["tags", "process.tags", "logs.fields"]);
+            should[3..].iter().map(|s| s.pointer("/nested/path").unwrap().as_str().unwrap()).collect();
+        assert_eq!(paths, vec!["tags", "process.tags", "logs.fields", "scopeTags", "references.tags"]);
         assert_eq!(
-            should[4].pointer("/nested/query/bool/filter"),
+            should[5].pointer("/nested/query/bool/filter"),
             Some(
                 &json!([{ "term": { "logs.fields.key": "http.method" } }, { "term": { "logs.fields.value": "GET.*" } }])
             )
+        );
+        assert_eq!(
+            should[7].pointer("/nested/query/bool/filter"),
+            Some(&json!([
+                { "term": { "references.tags.key": "http.method" } },
+                { "term": { "references.tags.value": "GET.*" } }
+            ]))
+        );
+        let ignores_unmapped: Vec<bool> =
+            should[3..].iter().map(|s| s.pointer("/nested/ignore_unmapped").is_some_and(|v| v == true)).collect();
+        assert_eq!(
+            ignores_unmapped,
+            [false, false, false, true, true],
+            "only the paths Jaeger never writes may be missing from a mapping"
         );
         assert!(!condition.to_string().contains("regexp"), "values are literal text, never regular expressions");
         assert_eq!(condition.pointer("/bool/minimum_should_match"), Some(&json!(1)));

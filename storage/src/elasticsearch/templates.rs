@@ -8,7 +8,9 @@
 //!
 //! The mappings are Jaeger's (`esclient/index_templates/*.json`) plus the fields Spoor adds to its
 //! documents (see `documents.rs`): `startTimeNanos`, `durationNanos`, `logs.timestampNanos` (long),
-//! `warnings` (keyword) in the span index and `spanKind` (keyword) in the service index.
+//! `warnings` (keyword) in the span index and `spanKind` (keyword) in the service index. Jaeger's
+//! span mapping already has `scopeTags`/`scopeTag` and `references.tags`, which Jaeger never
+//! writes; Spoor writes OTLP scope attributes and link attributes there.
 
 use serde_json::{json, Value};
 
@@ -318,5 +320,9 @@ pub(crate) mod tests {
         }
         assert_eq!(mappings["properties"]["startTimeMillis"]["format"], "epoch_millis");
         assert_eq!(mappings["properties"]["process"]["properties"]["tags"]["type"], "nested");
+        // Where scope attributes and link attributes are written and searched.
+        assert_eq!(mappings["properties"]["scopeTags"]["type"], "nested");
+        assert_eq!(mappings["properties"]["scopeTag"]["type"], "object");
+        assert_eq!(mappings["properties"]["references"]["properties"]["tags"]["type"], "nested");
     }
 }

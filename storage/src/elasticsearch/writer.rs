@@ -1135,7 +1135,7 @@ mod tests {
     /// Two spans of one trace at 2024-05-31T23:59:59.000123456Z: every field kind, a 128-bit id,
     /// a server span and an internal one of the same service.
     fn golden_batch() -> SpanBatch {
-        use spoor_model::{KeyValue, Log, Process, RefType, Span, SpanId, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
+        use spoor_model::{KeyValue, Log, Process, Span, SpanId, SpanRef, TraceId, FLAG_DEBUG, FLAG_SAMPLED};
         let trace_id = TraceId::new(0x0af7651916cd43dd, 0x8448eb211c80319c);
         let start = 1_717_199_999_000_123_456;
         let process = Arc::new(Process {
@@ -1147,8 +1147,8 @@ mod tests {
             span_id: SpanId(0xb7ad6b7169203331),
             operation_name: "POST /pay".into(),
             references: vec![
-                SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: SpanId(1) },
-                SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 99), span_id: SpanId(u64::MAX) },
+                SpanRef::child_of(trace_id, SpanId(1)),
+                SpanRef::follows_from(TraceId::new(0, 99), SpanId(u64::MAX)),
             ],
             flags: FLAG_SAMPLED | FLAG_DEBUG,
             start_time_unix_nano: start,
@@ -1164,11 +1164,12 @@ mod tests {
             logs: vec![Log { timestamp_unix_nano: start + 5, fields: vec![KeyValue::string("event", "retry")] }],
             process: process.clone(),
             warnings: vec!["clock skew adjusted".into()],
+            scope_attributes: Vec::new(),
         };
         let internal = Span {
             span_id: SpanId(0x00f067aa0ba902b7),
             operation_name: "charge".into(),
-            references: vec![SpanRef { ref_type: RefType::ChildOf, trace_id, span_id: server.span_id }],
+            references: vec![SpanRef::child_of(trace_id, server.span_id)],
             flags: FLAG_SAMPLED,
             start_time_unix_nano: start + 1_000_000,
             duration_nanos: 1_000,

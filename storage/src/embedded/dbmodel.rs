@@ -19,6 +19,12 @@
 //! `ns` is the namespace name with a one-byte length prefix. A span's content hash is xxh3 of its
 //! encoded record (seeded with the hash of its encoded process); row hashes are derived from the
 //! content hashes, so replaying a commit rewrites the same keys (idempotent).
+//!
+//! The format has no version number; it grows the protobuf way. Scope attributes
+//! ([`SpanRecord::scope_attributes`], field 12) and link attributes ([`SpanRefRecord::attributes`],
+//! field 5) were added later: rows written before decode with none, and a span without them
+//! encodes to the same bytes as before, so its content hash and keys did not change. Search rows
+//! kept their layout: the terms of scope and link attributes are simply among a span's terms.
 
 use std::sync::Arc;
 
@@ -259,6 +265,8 @@ pub(crate) struct SpanRecord {
     pub process_index: u32,
     #[prost(string, repeated, tag = "11")]
     pub warnings: Vec<String>,
+    #[prost(message, repeated, tag = "12")]
+    pub scope_attributes: Vec<KeyValueRecord>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -272,6 +280,9 @@ pub(crate) struct SpanRefRecord {
     pub trace_id_low: u64,
     #[prost(fixed64, tag = "4")]
     pub span_id: u64,
+    /// The link's attributes.
+    #[prost(message, repeated, tag = "5")]
+    pub attributes: Vec<KeyValueRecord>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -325,12 +336,16 @@ pub(crate) fn encode_span_body(span: &Span, out: &mut Vec<u8>) {
         let body_len = varint_field_len(1, ref_type)
             + fixed64_field_len(2, reference.trace_id.high)
             + fixed64_field_len(3, reference.trace_id.low)
-            + fixed64_field_len(4, reference.span_id.0);
+            + fixed64_field_len(4, reference.span_id.0)
+            + key_values_len(5, &reference.attributes);
         put_length_delimited_header(out, 4, body_len);
         put_varint(out, 1, ref_type);
         put_fixed64(out, 2, reference.trace_id.high);
         put_fixed64(out, 3, reference.trace_id.low);
         put_fixed64(out, 4, reference.span_id.0);
+        for attribute in &reference.attributes {
+            put_key_value(out, 5, attribute);
+        }
     }
     put_varint(out, 5, u64::from(span.flags));
     put_fixed64(out, 6, span.start_time_unix_nano);
@@ -339,8 +354,7 @@ pub(crate) fn encode_span_body(span: &Span, out: &mut Vec<u8>) {
         put_key_value(out, 8, tag);
     }
     for log in &span.logs {
-        let body_len = fixed64_field_len(1, log.timestamp_unix_nano)
-            + log.fields.iter().map(|field| length_delimited_len(2, key_value_body_len(field))).sum::<usize>();
+        let body_len = fixed64_field_len(1, log.timestamp_unix_nano) + key_values_len(2, &log.fields);
         put_length_delimited_header(out, 9, body_len);
         put_fixed64(out, 1, log.timestamp_unix_nano);
         for field in &log.fields {
@@ -349,6 +363,9 @@ pub(crate) fn encode_span_body(span: &Span, out: &mut Vec<u8>) {
     }
     for warning in &span.warnings {
         put_bytes_always(out, 11, warning.as_bytes());
+    }
+    for attribute in &span.scope_attributes {
+        put_key_value(out, 12, attribute);
     }
 }
 
@@ -383,6 +400,11 @@ pub(crate) fn encode_span_group(process_bodies: &[&[u8]], spans: &[EncodedSpan<'
         put_fixed64(out, 2, span.content_hash);
         put_varint(out, 10, u64::from(span.process_index));
     }
+}
+
+/// The encoded length of `key_values` as repeated field `tag`.
+fn key_values_len(tag: u32, key_values: &[KeyValue]) -> usize {
+    key_values.iter().map(|key_value| length_delimited_len(tag, key_value_body_len(key_value))).sum()
 }
 
 fn key_value_body_len(key_value: &KeyValue) -> usize {
@@ -494,10 +516,13 @@ pub(crate) fn decode_span_group(trace_id: TraceId, bytes: &[u8]) -> Result<Vec<(
             let references = span
                 .references
                 .into_iter()
-                .map(|reference| SpanRef {
-                    ref_type: if reference.ref_type == 1 { RefType::FollowsFrom } else { RefType::ChildOf },
-                    trace_id: TraceId::new(reference.trace_id_high, reference.trace_id_low),
-                    span_id: SpanId(reference.span_id),
+                .map(|reference| {
+                    SpanRef::new(
+                        if reference.ref_type == 1 { RefType::FollowsFrom } else { RefType::ChildOf },
+                        TraceId::new(reference.trace_id_high, reference.trace_id_low),
+                        SpanId(reference.span_id),
+                    )
+                    .with_attributes(reference.attributes.into_iter().map(key_value_from_record).collect())
                 })
                 .collect();
             let decoded = Span {
@@ -519,6 +544,7 @@ pub(crate) fn decode_span_group(trace_id: TraceId, bytes: &[u8]) -> Result<Vec<(
                     .collect(),
                 process,
                 warnings: span.warnings,
+                scope_attributes: span.scope_attributes.into_iter().map(key_value_from_record).collect(),
             };
             Ok((span.content_hash, decoded))
         })
@@ -548,8 +574,9 @@ fn key_value_from_record(record: KeyValueRecord) -> KeyValue {
 //           operation hash (u64 LE), process index (varint),
 //           term count (varint), term hashes (u64 LE each)
 //
-// Terms are xxh3 hashes of `key`+`value as text` of span tags and log fields (per span) and of
-// process tags (per process): enough to answer Jaeger's tag search without the spans.
+// Terms are xxh3 hashes of `key`+`value as text` of span tags, log fields, scope attributes and
+// link attributes (per span) and of process tags (per process): enough to answer Jaeger's tag
+// search without the spans.
 
 /// One span's entry in a search row.
 pub(crate) struct SearchEntry<'a> {
@@ -594,6 +621,16 @@ fn put_terms(out: &mut Vec<u8>, terms: &[u64]) {
     }
 }
 
+/// What a span's own search terms are made of: its tags, log fields, scope attributes and link
+/// attributes (process tags are terms of the process).
+pub(crate) fn span_searchable_key_values(span: &Span) -> impl Iterator<Item = &KeyValue> {
+    span.tags
+        .iter()
+        .chain(span.logs.iter().flat_map(|log| log.fields.iter()))
+        .chain(span.scope_attributes.iter())
+        .chain(span.references.iter().flat_map(|reference| reference.attributes.iter()))
+}
+
 /// The sorted, de-duplicated search terms of key-values.
 pub(crate) fn collect_terms<'a>(key_values: impl Iterator<Item = &'a KeyValue>, terms: &mut Vec<u64>) {
     terms.clear();
@@ -609,7 +646,8 @@ pub(crate) struct SpanSummary<'a> {
     pub start: u64,
     pub duration: u64,
     pub operation_hash: u64,
-    /// Hashes of the span's tags and log fields (u64 LE each, sorted).
+    /// Hashes of the span's tags, log fields, scope attributes and link attributes (u64 LE each,
+    /// sorted).
     pub span_terms: &'a [u8],
     /// Hashes of the span's process tags (u64 LE each, sorted).
     pub process_terms: &'a [u8],

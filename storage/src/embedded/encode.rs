@@ -13,8 +13,9 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::dbmodel::{
     collect_terms, dependency_row_key, dependency_row_prefix, encode_dependency_row, encode_process_body,
     encode_search_row, encode_span_body, encode_span_group, indexed_name, operation_hash, process_hash, search_row_key,
-    service_search_prefix, span_content_hash, span_row_key, DependencyEntry, EncodedSpan, SearchEntry,
-    MAX_SPANS_PER_DEPENDENCY_ROW, MAX_SPANS_PER_SEARCH_ROW, MAX_SPANS_PER_SPAN_ROW, SEARCH_ROW_WINDOW_NANOS,
+    service_search_prefix, span_content_hash, span_row_key, span_searchable_key_values, DependencyEntry, EncodedSpan,
+    SearchEntry, MAX_SPANS_PER_DEPENDENCY_ROW, MAX_SPANS_PER_SEARCH_ROW, MAX_SPANS_PER_SPAN_ROW,
+    SEARCH_ROW_WINDOW_NANOS,
 };
 use crate::dependencies::Role;
 use crate::hashing::StableHasher;
@@ -135,10 +136,7 @@ pub(crate) fn encode_batch(namespace: &str, namespace_key: Vec<u8>, spans: &[Spa
             let mut hasher = StableHasher::new();
             for (position, &index) in row.iter().enumerate() {
                 let span = &spans[index];
-                collect_terms(
-                    span.tags.iter().chain(span.logs.iter().flat_map(|log| log.fields.iter())),
-                    &mut span_terms[position],
-                );
+                collect_terms(span_searchable_key_values(span), &mut span_terms[position]);
                 process_indexes.push(local_index(&mut local_processes, span_process[index]));
                 hasher.u64(span.trace_id.high);
                 hasher.u64(span.trace_id.low);

@@ -16,8 +16,8 @@ fn rich_span(span_id: u64) -> Span {
         span_id: SpanId(span_id),
         operation_name: "POST /pay".into(),
         references: vec![
-            SpanRef { ref_type: RefType::ChildOf, trace_id: TraceId::new(0x0102, 0x0304), span_id: SpanId(1) },
-            SpanRef { ref_type: RefType::FollowsFrom, trace_id: TraceId::new(0, 9), span_id: SpanId(0) },
+            SpanRef::child_of(TraceId::new(0x0102, 0x0304), SpanId(1)),
+            SpanRef::follows_from(TraceId::new(0, 9), SpanId(0)),
         ],
         flags: 1,
         start_time_unix_nano: 1_700_000_000_123_456_789,
@@ -33,7 +33,21 @@ fn rich_span(span_id: u64) -> Span {
         logs: vec![Log { timestamp_unix_nano: 5, fields: vec![KeyValue::string("event", "retry")] }],
         process: process(),
         warnings: vec!["skew".into()],
+        scope_attributes: Vec::new(),
     }
+}
+
+/// [`rich_span`] with what only OTLP carries: scope attributes and a link's attributes.
+fn span_with_otlp_attributes(span_id: u64) -> Span {
+    let mut span = rich_span(span_id);
+    span.scope_attributes = vec![KeyValue::string("library.language", "rust"), KeyValue::binary("build", vec![0, 1])];
+    span.references[1].attributes = vec![
+        KeyValue::string("link.kind", "batch"),
+        KeyValue::int64("link.count", 123),
+        KeyValue::float64("link.ratio", 72.5),
+        KeyValue::bool("link.sampled", true),
+    ];
+    span
 }
 
 fn record_of(spans: &[(&Span, u64)]) -> SpanGroupRecord {
@@ -67,6 +81,7 @@ fn record_of(spans: &[(&Span, u64)]) -> SpanGroupRecord {
                         trace_id_high: r.trace_id.high,
                         trace_id_low: r.trace_id.low,
                         span_id: r.span_id.0,
+                        attributes: r.attributes.iter().map(to_record).collect(),
                     })
                     .collect(),
                 flags: span.flags,
@@ -83,6 +98,7 @@ fn record_of(spans: &[(&Span, u64)]) -> SpanGroupRecord {
                     .collect(),
                 process_index: 0,
                 warnings: span.warnings.clone(),
+                scope_attributes: span.scope_attributes.iter().map(to_record).collect(),
             })
             .collect(),
     }
@@ -115,7 +131,7 @@ fn encode_group(spans: &[&Span]) -> Vec<u8> {
 
 #[test]
 fn hand_written_span_group_encoding_decodes_as_the_prost_record() {
-    let (a, b) = (rich_span(2), rich_span(3));
+    let (a, b) = (rich_span(2), span_with_otlp_attributes(3));
     let bytes = encode_group(&[&a, &b]);
     let decoded = SpanGroupRecord::decode(bytes.as_slice()).unwrap();
     let hashes: Vec<u64> = decoded.spans.iter().map(|s| s.content_hash).collect();
@@ -124,7 +140,7 @@ fn hand_written_span_group_encoding_decodes_as_the_prost_record() {
 
 #[test]
 fn span_group_round_trips_with_content_hashes_and_shared_process() {
-    let (a, b) = (rich_span(2), rich_span(3));
+    let (a, b) = (rich_span(2), span_with_otlp_attributes(3));
     let bytes = encode_group(&[&a, &b]);
     let decoded = decode_span_group(a.trace_id, &bytes).unwrap();
     assert_eq!(decoded.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), vec![a, b]);
@@ -148,6 +164,26 @@ fn span_group_encoding_matches_the_golden_file() {
     check_golden("span_group.hex", &encode_group(&[&span]));
 }
 
+#[test]
+fn span_group_with_scope_and_link_attributes_matches_the_golden_file() {
+    let span = span_with_otlp_attributes(2);
+    check_golden("span_group_with_attributes.hex", &encode_group(&[&span]));
+}
+
+#[test]
+fn rows_written_before_scope_and_link_attributes_existed_still_decode() {
+    // `span_group.hex` predates fields 12 (scope attributes) and 5 of a reference (link
+    // attributes); its test above shows a span without them still encodes to these bytes.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/embedded/testdata/span_group.hex");
+    let text = std::fs::read_to_string(path).unwrap();
+    let hex: String = text.lines().collect();
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|index| u8::from_str_radix(&hex[index..index + 2], 16).unwrap()).collect();
+    let decoded = decode_span_group(TraceId::new(0x0102, 0x0304), &bytes).unwrap();
+    assert_eq!(decoded.len(), 1);
+    assert_eq!(decoded[0].1, rich_span(2));
+}
+
 fn search_row_of(spans: &[&Span], latest_start: u64) -> Vec<u8> {
     let mut process_terms = Vec::new();
     collect_terms(spans[0].process.tags.iter(), &mut process_terms);
@@ -155,7 +191,7 @@ fn search_row_of(spans: &[&Span], latest_start: u64) -> Vec<u8> {
         .iter()
         .map(|span| {
             let mut terms = Vec::new();
-            collect_terms(span.tags.iter().chain(span.logs.iter().flat_map(|l| l.fields.iter())), &mut terms);
+            collect_terms(span_searchable_key_values(span), &mut terms);
             terms
         })
         .collect();
@@ -231,6 +267,24 @@ fn search_row_summaries_carry_trace_times_operation_and_terms_of_tags_process_an
             (TraceId::new(0, 77), latest, 42_000, op, false, true, true, false),
         ]
     );
+}
+
+#[test]
+fn search_row_summaries_carry_terms_of_scope_attributes_and_link_attributes() {
+    let span = span_with_otlp_attributes(2);
+    let bytes = search_row_of(&[&span], span.start_time_unix_nano);
+    let mut found = Vec::new();
+    for_each_span_summary(&bytes, span.start_time_unix_nano, &mut Vec::new(), |summary| {
+        found.push((
+            summary.has_term(term_hash("library.language", "rust")),
+            summary.has_term(term_hash("link.count", "123")),
+            summary.has_term(term_hash("link.ratio", "72.5")),
+            summary.has_term(term_hash("link.sampled", "true")),
+            summary.has_term(term_hash("link.sampled", "false")),
+        ));
+    })
+    .unwrap();
+    assert_eq!(found, [(true, true, true, true, false)]);
 }
 
 #[test]
