@@ -23,6 +23,8 @@ use crate::tls_options::server_tls;
 pub struct QueryServers {
     service: Arc<QueryService>,
     http_config: query_http::QueryHttpConfig,
+    grpc_config: query_grpc::QueryGrpcConfig,
+    remote_storage_config: query_grpc::RemoteStorageGrpcConfig,
     namespaces: Arc<dyn NamespaceSelector>,
     http: TlsListener,
     grpc: Option<TlsListener>,
@@ -61,6 +63,20 @@ pub fn tenancy_config(settings: &Settings) -> anyhow::Result<TenancyConfig> {
     Ok(tenancy)
 }
 
+/// Whether query requests hand their caller's bearer token to the store: Jaeger's
+/// `--es.bearer-token-propagation`, or an Elasticsearch namespace table that sets
+/// `bearer_token_propagation` (tables do not inherit the flag, and a table that asks for callers'
+/// tokens must receive them rather than fall back to its own credentials).
+fn bearer_token_propagation(settings: &Settings) -> anyhow::Result<bool> {
+    if settings.bool("es.bearer-token-propagation")? {
+        return Ok(true);
+    }
+    if !matches!(settings.string("span-storage.type")?.as_str(), "elasticsearch" | "opensearch") {
+        return Ok(false);
+    }
+    Ok(crate::storage::es_targets(settings)?.iter().any(|(_, target)| target.bearer_token_propagation))
+}
+
 impl QueryServers {
     pub async fn bind(
         settings: &Settings,
@@ -80,12 +96,16 @@ impl QueryServers {
             service = service.with_archive_storage(archive);
         }
         let service = Arc::new(service);
+        let bearer_token_propagation = bearer_token_propagation(settings)?;
         let http_config = query_http::QueryHttpConfig {
             host_port: settings.string("query.http-server.host-port")?,
             base_path: settings.string("query.base-path")?,
-            bearer_token_propagation: settings.bool("es.bearer-token-propagation")?,
+            bearer_token_propagation,
             ..query_http::QueryHttpConfig::default()
         };
+        let grpc_config = query_grpc::QueryGrpcConfig { bearer_token_propagation, ..Default::default() };
+        let remote_storage_config =
+            query_grpc::RemoteStorageGrpcConfig { bearer_token_propagation, ..Default::default() };
         http_config.validate().context("invalid value for option --query.base-path")?;
         let http = listen::bind(&http_config.host_port)
             .await
@@ -113,7 +133,17 @@ impl QueryServers {
         } else {
             None
         };
-        Ok(Self { service, http_config, namespaces, http, grpc, remote_storage, purge })
+        Ok(Self {
+            service,
+            http_config,
+            grpc_config,
+            remote_storage_config,
+            namespaces,
+            http,
+            grpc,
+            remote_storage,
+            purge,
+        })
     }
 
     /// Serves until shutdown; a server that fails triggers shutdown of the rest.
@@ -124,7 +154,17 @@ impl QueryServers {
             }
             result
         };
-        let Self { service, http_config, namespaces, http, grpc, remote_storage, purge } = self;
+        let Self {
+            service,
+            http_config,
+            grpc_config,
+            remote_storage_config,
+            namespaces,
+            http,
+            grpc,
+            remote_storage,
+            purge,
+        } = self;
         let http = async {
             stop_on_error(
                 query_http::serve_on_with_namespaces(
@@ -141,9 +181,10 @@ impl QueryServers {
         let grpc = async {
             let Some(listener) = grpc else { return Ok(()) };
             stop_on_error(
-                query_grpc::serve_grpc_with_namespaces(
+                query_grpc::serve_grpc_with_config(
                     listener,
                     service.clone(),
+                    &grpc_config,
                     namespaces.clone(),
                     shutdown.stopped(),
                 )
@@ -154,9 +195,10 @@ impl QueryServers {
         let remote_storage = async {
             let Some(listener) = remote_storage else { return Ok(()) };
             stop_on_error(
-                query_grpc::serve_remote_storage_with_namespaces(
+                query_grpc::serve_remote_storage_with_config(
                     listener,
                     service.clone(),
+                    &remote_storage_config,
                     namespaces.clone(),
                     shutdown.stopped(),
                 )
@@ -170,5 +212,55 @@ impl QueryServers {
         };
         let (http, grpc, remote_storage, purge) = tokio::join!(http, grpc, remote_storage, purge);
         http.and(grpc).and(remote_storage).and(purge)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn query_settings(args: &[&str]) -> Settings {
+        let argv = ["spoor", "query"].into_iter().chain(args.iter().copied());
+        let matches = crate::cli().try_get_matches_from(argv).expect("valid flags");
+        let query = matches.subcommand_matches("query").expect("query role");
+        let (_, _, specs) = crate::roles().into_iter().find(|(name, _, _)| *name == "query").expect("query specs");
+        Settings::resolve(&specs, &crate::specs::all_keys(), query, &HashMap::new()).expect("settings")
+    }
+
+    fn namespaces_file(payments_propagates: bool) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let table = format!(
+            "[default]\nserver_urls = [\"http://es-shared:9200\"]\n\n\
+             [payments]\nserver_urls = [\"http://es-payments:9200\"]\nbearer_token_propagation = {payments_propagates}\n"
+        );
+        std::fs::write(file.path(), table).expect("write namespaces file");
+        file
+    }
+
+    #[test]
+    fn the_flag_turns_bearer_token_propagation_on() {
+        let settings = query_settings(&["--span-storage.type=elasticsearch", "--es.bearer-token-propagation=true"]);
+        assert!(bearer_token_propagation(&settings).unwrap());
+        assert!(!bearer_token_propagation(&query_settings(&["--span-storage.type=elasticsearch"])).unwrap());
+    }
+
+    #[test]
+    fn a_namespace_table_that_asks_for_callers_tokens_turns_propagation_on() {
+        for payments_propagates in [true, false] {
+            let file = namespaces_file(payments_propagates);
+            let path = file.path().to_str().expect("utf-8 path");
+            let settings = query_settings(&["--span-storage.type=elasticsearch", "--namespaces.config", path]);
+            assert_eq!(bearer_token_propagation(&settings).unwrap(), payments_propagates);
+        }
+    }
+
+    #[test]
+    fn stores_without_elasticsearch_targets_never_read_the_namespace_tables_for_it() {
+        let file = namespaces_file(true);
+        let path = file.path().to_str().expect("utf-8 path");
+        let settings = query_settings(&["--span-storage.type=memory", "--namespaces.config", path]);
+        assert!(!bearer_token_propagation(&settings).unwrap());
     }
 }

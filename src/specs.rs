@@ -151,7 +151,7 @@ pub const ELASTICSEARCH: &[OptionSpec] = &[
     OptionSpec::new(
         "es.bearer-token-propagation",
         Some("false"),
-        "Query reads send the HTTP request's Authorization bearer token instead of the configured credentials",
+        "Query reads send the caller's bearer token (HTTP Authorization / X-Forwarded-Access-Token, gRPC bearer.token / authorization metadata) instead of the configured credentials",
     )
     .jaeger(),
     OptionSpec::new("es.tls.enabled", Some("false"), "Use TLS (implied by https:// URLs)").jaeger(),

@@ -43,6 +43,7 @@
 
 mod adjuster;
 pub mod archive;
+mod bearer;
 mod error;
 pub mod grpc;
 pub mod http;

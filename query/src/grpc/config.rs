@@ -19,6 +19,10 @@ pub struct QueryGrpcConfig {
     /// The namespace every request reads from. Tenancy by request metadata is the
     /// [`crate::http::NamespaceSelector`] seam, shared with the HTTP API.
     pub namespace: String,
+    /// Hand each call's bearer token (`bearer.token` or `authorization: Bearer <t>` metadata) to
+    /// the storage reads it makes (Jaeger's `--es.bearer-token-propagation`); only
+    /// Elasticsearch targets with `bearer_token_propagation` send it.
+    pub bearer_token_propagation: bool,
 }
 
 impl Default for QueryGrpcConfig {
@@ -26,6 +30,7 @@ impl Default for QueryGrpcConfig {
         Self {
             host_port: DEFAULT_QUERY_GRPC_HOST_PORT.to_owned(),
             namespace: spoor_model::Namespace::DEFAULT_NAME.to_owned(),
+            bearer_token_propagation: false,
         }
     }
 }
@@ -40,6 +45,8 @@ pub struct RemoteStorageGrpcConfig {
     pub host_port: String,
     /// The namespace every request reads from (see [`QueryGrpcConfig::namespace`]).
     pub namespace: String,
+    /// See [`QueryGrpcConfig::bearer_token_propagation`].
+    pub bearer_token_propagation: bool,
 }
 
 impl Default for RemoteStorageGrpcConfig {
@@ -47,6 +54,7 @@ impl Default for RemoteStorageGrpcConfig {
         Self {
             host_port: DEFAULT_REMOTE_STORAGE_HOST_PORT.to_owned(),
             namespace: spoor_model::Namespace::DEFAULT_NAME.to_owned(),
+            bearer_token_propagation: false,
         }
     }
 }

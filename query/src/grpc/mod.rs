@@ -11,7 +11,10 @@
 //! NOT_SERVING once shutdown starts. Every service accepts and sends gzip.
 //!
 //! The namespace of a request is chosen by a [`NamespaceSelector`] from its metadata (gRPC
-//! metadata are HTTP/2 headers), the same seam the HTTP API uses for tenancy.
+//! metadata are HTTP/2 headers), the same seam the HTTP API uses for tenancy. With
+//! `bearer_token_propagation` in the config ([`serve_grpc_with_config`],
+//! [`serve_remote_storage_with_config`]) each call's bearer token reaches the storage reads it
+//! makes (`bearer.rs`).
 //!
 //! Wiring, as the binary does it:
 //!
@@ -29,6 +32,7 @@
 
 mod api_v2;
 mod api_v3;
+mod bearer;
 mod capabilities;
 mod config;
 pub(crate) mod convert;
@@ -108,6 +112,19 @@ pub async fn serve_grpc_with_namespaces(
     namespaces: Arc<dyn NamespaceSelector>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_grpc_with_config(listener, service, &QueryGrpcConfig::default(), namespaces, shutdown).await
+}
+
+/// [`serve_grpc_with_namespaces`] with the per-call behaviour of `config` (bearer-token
+/// propagation). `config.host_port` and `config.namespace` are not used: the caller bound the
+/// listener and chose the namespaces.
+pub async fn serve_grpc_with_config(
+    listener: impl Into<TlsListener>,
+    service: Arc<QueryService>,
+    config: &QueryGrpcConfig,
+    namespaces: Arc<dyn NamespaceSelector>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let context = GrpcContext { service, namespaces };
     let api_v2 = ApiV2Server::new(api_v2::ApiV2::new(context.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
@@ -115,8 +132,13 @@ pub async fn serve_grpc_with_namespaces(
     let api_v3 = ApiV3Server::new(api_v3::ApiV3::new(context))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
-    serve_routes(listener, Routes::new(api_v2).add_service(api_v3), &QUERY_HEALTH_SERVICE_NAMES, "query", shutdown)
-        .await
+    let routes = Routes::new(api_v2).add_service(api_v3);
+    let server = ServerProfile {
+        health_names: &QUERY_HEALTH_SERVICE_NAMES,
+        what: "query",
+        bearer_token_propagation: config.bearer_token_propagation,
+    };
+    serve_routes(listener, routes, server, shutdown).await
 }
 
 /// Serves the remote-storage read API (storage.v2 TraceReader and DependencyReader, health) on
@@ -138,6 +160,19 @@ pub async fn serve_remote_storage_with_namespaces(
     namespaces: Arc<dyn NamespaceSelector>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_remote_storage_with_config(listener, service, &RemoteStorageGrpcConfig::default(), namespaces, shutdown).await
+}
+
+/// [`serve_remote_storage_with_namespaces`] with the per-call behaviour of `config`
+/// (bearer-token propagation). `config.host_port` and `config.namespace` are not used: the
+/// caller bound the listener and chose the namespaces.
+pub async fn serve_remote_storage_with_config(
+    listener: impl Into<TlsListener>,
+    service: Arc<QueryService>,
+    config: &RemoteStorageGrpcConfig,
+    namespaces: Arc<dyn NamespaceSelector>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let context = GrpcContext { service, namespaces };
     let trace_reader = TraceReaderServer::new(remote_storage::RemoteTraceReader::new(context.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
@@ -147,7 +182,22 @@ pub async fn serve_remote_storage_with_namespaces(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
     let routes = Routes::new(trace_reader).add_service(dependency_reader).add_service(capabilities);
-    serve_routes(listener, routes, &REMOTE_STORAGE_HEALTH_SERVICE_NAMES, "remote storage", shutdown).await
+    let server = ServerProfile {
+        health_names: &REMOTE_STORAGE_HEALTH_SERVICE_NAMES,
+        what: "remote storage",
+        bearer_token_propagation: config.bearer_token_propagation,
+    };
+    serve_routes(listener, routes, server, shutdown).await
+}
+
+/// What differs between the two gRPC servers besides their routes.
+struct ServerProfile {
+    /// Reported SERVING while the server runs, NOT_SERVING once shutdown starts.
+    health_names: &'static [&'static str],
+    /// The server's name in logs.
+    what: &'static str,
+    /// Run each call with its bearer token ([`bearer::BearerTokenLayer`]).
+    bearer_token_propagation: bool,
 }
 
 /// Serves `routes` plus grpc.health (reporting `health_names` SERVING, then NOT_SERVING once
@@ -156,17 +206,18 @@ pub async fn serve_remote_storage_with_namespaces(
 async fn serve_routes(
     listener: impl Into<TlsListener>,
     routes: Routes,
-    health_names: &'static [&'static str],
-    what: &'static str,
+    server: ServerProfile,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let ServerProfile { health_names, what, bearer_token_propagation } = server;
     let (health, health_service) = tonic_health::server::health_reporter();
     set_status(&health, health_names, ServingStatus::Serving).await;
     let listener = listener.into();
     let address = listener.local_addr()?;
-    tracing::info!(%address, tls = listener.tls().is_some(), "{what} grpc api listening");
+    tracing::info!(%address, tls = listener.tls().is_some(), bearer_token_propagation, "{what} grpc api listening");
     // TlsListener sets TCP_NODELAY on every connection, plain or TLS.
     tonic::transport::Server::builder()
+        .layer(tower::util::option_layer(bearer_token_propagation.then_some(bearer::BearerTokenLayer)))
         .add_routes(routes.add_service(health_service))
         .serve_with_incoming_shutdown(listener, not_serving_after(shutdown, health, health_names))
         .await

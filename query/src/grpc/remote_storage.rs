@@ -18,6 +18,7 @@ use spoor_storage::{OperationQuery, TraceQuery};
 use tonic::{Request, Response, Status};
 
 use crate::error::QueryError;
+use crate::grpc::bearer::keep_bearer_token;
 use crate::grpc::convert::{
     dependency_query, span_kind_filter, spans_with_trace_warnings, trace_id_from_bytes, trace_lookup, SearchFields,
 };
@@ -54,7 +55,8 @@ impl TraceReader for RemoteTraceReader {
     type FindTraceSummariesStream = SummariesStream;
 
     /// The traces that exist, in the order asked for; an id without spans is left out (not an
-    /// error). Each trace is read when the previous one has been sent.
+    /// error). Each trace is read when the previous one has been sent, so the stream keeps the
+    /// call's bearer token for those reads.
     async fn get_traces(&self, request: Request<pb::GetTracesRequest>) -> Result<Response<TracesStream>, Status> {
         let namespace = self.context.namespace(&request)?;
         let lookups = request
@@ -78,7 +80,7 @@ impl TraceReader for RemoteTraceReader {
                 }
             }
         });
-        Ok(Response::new(Box::pin(traces)))
+        Ok(Response::new(Box::pin(keep_bearer_token(Box::pin(traces)))))
     }
 
     async fn get_services(

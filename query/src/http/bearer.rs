@@ -2,41 +2,20 @@
 //! handed to the storage reads made while serving its request
 //! ([`spoor_storage::request_context`]), so Elasticsearch checks the caller's rights instead of the
 //! query service's. Only targets that set `bearer_token_propagation` use it. The token is never
-//! logged.
+//! logged. Which header holds the token is `crate::bearer`'s rule, shared with gRPC.
 
 use axum::extract::Request;
-use axum::http::header::AUTHORIZATION;
-use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use spoor_storage::request_context::with_bearer_token;
 
-/// The header an OAuth proxy puts the token in when `Authorization` is absent.
-const FORWARDED_ACCESS_TOKEN: &str = "x-forwarded-access-token";
+use crate::bearer::http_bearer_token;
 
 /// axum middleware: runs the rest of the request with its bearer token (if any) as the current
 /// request's token.
 pub(crate) async fn propagate_bearer_token(request: Request, next: Next) -> Response {
-    let token = bearer_token(request.headers());
+    let token = http_bearer_token(request.headers());
     with_bearer_token(token, next.run(request)).await
-}
-
-/// Jaeger's rules (`internal/auth/bearertoken/http.go`): `Authorization: Bearer <t>` gives `t`, a
-/// single-word value is the token itself, any other scheme (`Basic ...`) gives none; without an
-/// `Authorization` header, `X-Forwarded-Access-Token`.
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    let Some(authorization) = headers.get(AUTHORIZATION) else {
-        let forwarded = headers.get(FORWARDED_ACCESS_TOKEN)?.to_str().ok()?;
-        return Some(forwarded.to_owned()).filter(|token| !token.is_empty());
-    };
-    let authorization = authorization.to_str().ok()?;
-    let words: Vec<&str> = authorization.split(' ').collect();
-    match words.as_slice() {
-        [scheme, token] if scheme.eq_ignore_ascii_case("bearer") => Some((*token).to_owned()),
-        [token] => Some((*token).to_owned()),
-        _ => None,
-    }
-    .filter(|token| !token.is_empty())
 }
 
 #[cfg(test)]
@@ -45,6 +24,7 @@ mod tests {
 
     use async_trait::async_trait;
     use axum::body::Body;
+    use axum::http::header::AUTHORIZATION;
     use axum::http::{HeaderValue, Request, StatusCode};
     use spoor_model::Namespace;
     use spoor_storage::request_context::current_bearer_token;
@@ -54,7 +34,6 @@ mod tests {
     };
     use tower::ServiceExt;
 
-    use super::*;
     use crate::http::{router, QueryHttpConfig};
     use crate::{QueryMetrics, QueryService, QueryServiceOptions};
 
@@ -114,25 +93,5 @@ mod tests {
     async fn no_token_reaches_the_reader_when_propagation_is_off() {
         let seen = tokens_seen(false, &[Some("Bearer token-1")]).await;
         assert_eq!(seen, vec![None]);
-    }
-
-    #[test]
-    fn tokens_follow_jaegers_header_rules() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(*name, HeaderValue::from_static(value));
-            }
-            map
-        };
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer abc")])).as_deref(), Some("abc"));
-        assert_eq!(bearer_token(&headers(&[("authorization", "bearer abc")])).as_deref(), Some("abc"));
-        assert_eq!(bearer_token(&headers(&[("authorization", "abc")])).as_deref(), Some("abc"));
-        assert_eq!(bearer_token(&headers(&[("authorization", "Basic abc")])), None);
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer a b")])), None);
-        assert_eq!(bearer_token(&headers(&[("x-forwarded-access-token", "xyz")])).as_deref(), Some("xyz"));
-        let both = headers(&[("authorization", "Basic abc"), ("x-forwarded-access-token", "xyz")]);
-        assert_eq!(bearer_token(&both), None);
-        assert_eq!(bearer_token(&headers(&[])), None);
     }
 }
