@@ -78,6 +78,21 @@ impl Proxy {
     fn log_lines(&self) -> Vec<String> {
         std::fs::read_to_string(&self.access_log).expect("read access log").lines().map(str::to_owned).collect()
     }
+
+    /// Waits (up to 5 s) until at least `count` access-log lines satisfy `matches`. nginx writes a
+    /// request's line after it has sent the response, so the client can see the answer first.
+    async fn wait_for_log_lines(&self, count: usize, matches: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log_lines().iter().filter(|line| matches(line)).count() >= count {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for Proxy {
@@ -299,8 +314,10 @@ async fn replaced_secret_files_take_effect_without_a_restart() {
     // the other namespaces are not affected
     setup.write_and_refresh("payments", 14, "ledger.payments").await.expect("payments unaffected");
     setup.write_and_refresh("shop", 15, "cart.shop").await.expect("shop unaffected");
-    let unauthorized = setup.basic.log_lines().iter().filter(|line| line.contains("\" 401 ")).count();
-    assert!(unauthorized >= 2, "proxy A refused the wrong password");
+    assert!(
+        setup.basic.wait_for_log_lines(2, |line| line.contains("\" 401 ")).await,
+        "proxy A refused the wrong password"
+    );
 
     // the right password again: the same router works
     replace_file(&setup.password_file(), &good_password);
@@ -326,7 +343,7 @@ async fn replaced_secret_files_take_effect_without_a_restart() {
     assert!(!text.contains("PRIVATE KEY"), "{text}");
     eprintln!("wrong client certificate -> {:?}: {text}", error.kind());
     assert!(
-        setup.mtls.log_lines().iter().any(|line| line.contains("CN=spoor-rogue-client")),
+        setup.mtls.wait_for_log_lines(1, |line| line.contains("CN=spoor-rogue-client")).await,
         "proxy B saw the rogue cert"
     );
 
