@@ -100,6 +100,10 @@ fn main() -> anyhow::Result<()> {
     init_logging(&settings.string("log-level")?)?;
     tracing::info!(role = %role, version = env!("CARGO_PKG_VERSION"), options = %settings.describe(), "starting spoor");
 
+    // Every listener's TLS options are checked before any port is bound, so a bad option is
+    // reported as itself, not as whichever port happened to be taken first.
+    tls_options::check_listeners(&settings)?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let result = match role.as_str() {
         "all-in-one" => runtime.block_on(all_in_one::run(settings)),

@@ -143,6 +143,31 @@ pub fn server_tls(settings: &Settings, prefix: &str) -> anyhow::Result<Option<Se
     Ok(Some(tls))
 }
 
+/// The `--<prefix>.tls.*` option groups of every listener; a role has only some of them.
+const LISTENER_PREFIXES: &[&str] = &[
+    "admin.http",
+    "collector.otlp.grpc",
+    "collector.otlp.http",
+    "collector.grpc",
+    "collector.http",
+    "collector.zipkin",
+    "sampling.http",
+    "sampling.grpc",
+    "query.http",
+    "query.grpc",
+    "remote-storage.grpc",
+];
+
+/// Checks the TLS options of every listener the role has, loading their files, before anything
+/// binds. Called outside the runtime, so it starts no file watcher; the listeners load their
+/// material again when they bind.
+pub fn check_listeners(settings: &Settings) -> anyhow::Result<()> {
+    for prefix in LISTENER_PREFIXES {
+        server_tls(settings, prefix)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
