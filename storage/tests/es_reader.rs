@@ -26,17 +26,9 @@ fn ns() -> Namespace {
     Namespace::default()
 }
 
-/// `YYYY-MM-DD` (UTC) of a time, as index names carry it (Howard Hinnant's civil_from_days).
+/// `YYYY-MM-DD` (UTC) of a time, as index names carry it.
 fn day(unix_nano: u64) -> String {
-    let z = unix_nano / (86_400 * SECOND) + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    let (year, month, day) = spoor_model::civil_date::civil_from_days((unix_nano / (86_400 * SECOND)) as i64);
     format!("{year:04}-{month:02}-{day:02}")
 }
 

@@ -592,7 +592,7 @@ pub(crate) fn dependencies_document(timestamp_unix_nano: u64, links: &[Dependenc
 pub(crate) fn rfc3339_nano(unix_nano: u64) -> String {
     let seconds = unix_nano / 1_000_000_000;
     let fraction = unix_nano % 1_000_000_000;
-    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let (year, month, day) = spoor_model::civil_date::civil_from_days((seconds / 86_400) as i64);
     let second_of_day = seconds % 86_400;
     let mut text = format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
@@ -607,20 +607,6 @@ pub(crate) fn rfc3339_nano(unix_nano: u64) -> String {
     }
     text.push('Z');
     text
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// The span fields the dependency scan needs: ids, references, start, service and the tags that
