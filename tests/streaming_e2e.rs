@@ -309,10 +309,17 @@ fn jaeger_protobuf_written_by_confluent_kafka_is_ingested_and_queryable() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report");
         let trace_id = report["trace_id"].as_str().expect("trace id").to_owned();
+        // Each span is its own message, so the trace can be found (after an index refresh) before
+        // all three are in: wait for the whole trace, then check it.
+        let url = format!("http://127.0.0.1:{}/api/traces/{trace_id}", streaming.query_port);
+        let span_count = |body: &str| {
+            serde_json::from_str::<serde_json::Value>(body).ok()?["data"][0]["spans"].as_array().map(Vec::len)
+        };
         let found = eventually(Duration::from_secs(60), || {
-            let (status, body) = http_get(&format!("http://127.0.0.1:{}/api/traces/{trace_id}", streaming.query_port));
-            (status == 200).then_some(body)
+            let (status, body) = http_get(&url);
+            (status == 200 && span_count(&body) == Some(3)).then_some(body)
         })
+        .or_else(|| Some(http_get(&url)).filter(|(status, _)| *status == 200).map(|(_, body)| body))
         .unwrap_or_else(|| panic!("trace {trace_id} never found; ingester log:\n{}", streaming.ingesters[0].log()));
         let json: serde_json::Value = serde_json::from_str(&found).expect("JSON");
         assert_eq!(json["data"][0]["spans"].as_array().map(Vec::len), Some(3), "{found}");
